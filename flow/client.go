@@ -1,0 +1,196 @@
+package flow
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// DefaultMaxNodes is the largest run flow.start accepts unless configured
+// otherwise (Config.MaxNodes, or the database setting flow.max_nodes).
+const DefaultMaxNodes = 100_000
+
+// Config configures a [Client].
+type Config struct {
+	// MaxNodes caps the number of nodes in one run started by this client.
+	// Zero defers to the database setting flow.max_nodes, whose default is
+	// [DefaultMaxNodes].
+	MaxNodes int
+}
+
+// Client starts, reads and waits for runs. It holds no run state; it is safe
+// for concurrent use.
+type Client struct {
+	pool   *pgxpool.Pool
+	config Config
+}
+
+// NewClient returns a client on pool. config may be nil.
+func NewClient(pool *pgxpool.Pool, config *Config) *Client {
+	c := &Client{pool: pool}
+	if config != nil {
+		c.config = *config
+	}
+	return c
+}
+
+// Pool is the client's connection pool.
+func (c *Client) Pool() *pgxpool.Pool { return c.pool }
+
+// Start starts a run in its own transaction and returns its id.
+func (c *Client) Start(ctx context.Context, spec Specifier) (int64, error) {
+	return c.start(ctx, c.pool, spec)
+}
+
+// StartTx starts a run inside tx: it exists (and its roots become runnable)
+// only if tx commits.
+func (c *Client) StartTx(ctx context.Context, tx pgx.Tx, spec Specifier) (int64, error) {
+	return c.start(ctx, tx, spec)
+}
+
+// StartJSON starts a run from a spec given as JSON, exactly as
+// `SELECT flow.start(spec)` would.
+func (c *Client) StartJSON(ctx context.Context, spec []byte) (int64, error) {
+	return c.startRaw(ctx, c.pool, spec)
+}
+
+// StartJSONTx is StartJSON inside tx.
+func (c *Client) StartJSONTx(ctx context.Context, tx pgx.Tx, spec []byte) (int64, error) {
+	return c.startRaw(ctx, tx, spec)
+}
+
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+func (c *Client) start(ctx context.Context, q querier, s Specifier) (int64, error) {
+	if s == nil {
+		return 0, &SpecError{Problem: "the spec is nil"}
+	}
+	spec, err := s.Spec()
+	if err != nil {
+		return 0, err
+	}
+	raw, err := json.Marshal(spec)
+	if err != nil {
+		return 0, fmt.Errorf("encoding spec: %w", err)
+	}
+	return c.startRaw(ctx, q, raw)
+}
+
+func (c *Client) startRaw(ctx context.Context, q querier, raw []byte) (int64, error) {
+	if !json.Valid(raw) {
+		return 0, &SpecError{Problem: "the spec is not valid JSON"}
+	}
+	var maxNodes *int
+	if c.config.MaxNodes > 0 {
+		maxNodes = &c.config.MaxNodes
+	}
+	var runID int64
+	if err := q.QueryRow(ctx, "SELECT flow.start($1::jsonb, $2)", string(raw), maxNodes).Scan(&runID); err != nil {
+		return 0, asSpecError(err)
+	}
+	return runID, nil
+}
+
+// RunState is a run's state.
+type RunState string
+
+// Run states. A run is pending until one of its nodes starts, running until no
+// node can run any more, then completed (every node completed), failed (some
+// node was discarded or cancelled) or cancelled.
+const (
+	RunStatePending   RunState = "pending"
+	RunStateRunning   RunState = "running"
+	RunStateCompleted RunState = "completed"
+	RunStateFailed    RunState = "failed"
+	RunStateCancelled RunState = "cancelled"
+)
+
+// Finished reports whether no node of the run can run any more.
+func (s RunState) Finished() bool {
+	return s == RunStateCompleted || s == RunStateFailed || s == RunStateCancelled
+}
+
+// Run is one row of flow.run.
+type Run struct {
+	ID         int64
+	Name       string
+	State      RunState
+	Input      json.RawMessage
+	Output     json.RawMessage // completed sink nodes' outputs by node id, once finished
+	NodeCount  int
+	Unfinished int
+	Failed     int
+	CreatedAt  time.Time
+	StartedAt  *time.Time
+	FinishedAt *time.Time
+}
+
+// ErrRunNotFound is returned for a run id that does not exist.
+var ErrRunNotFound = errors.New("run not found")
+
+const runColumns = `id, name, state, input, output, node_count, unfinished, failed, created_at, started_at, finished_at`
+
+func scanRun(row pgx.Row) (*Run, error) {
+	var r Run
+	var state string
+	if err := row.Scan(&r.ID, &r.Name, &state, &r.Input, &r.Output, &r.NodeCount, &r.Unfinished, &r.Failed,
+		&r.CreatedAt, &r.StartedAt, &r.FinishedAt); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, ErrRunNotFound
+		}
+		return nil, err
+	}
+	r.State = RunState(state)
+	return &r, nil
+}
+
+// GetRun reads a run's current row.
+func (c *Client) GetRun(ctx context.Context, runID int64) (*Run, error) {
+	return getRun(ctx, c.pool, runID)
+}
+
+func getRun(ctx context.Context, q querier, runID int64) (*Run, error) {
+	return scanRun(q.QueryRow(ctx, "SELECT "+runColumns+" FROM flow.run WHERE id = $1", runID))
+}
+
+// NodeInfo is one row of the flow.nodes view.
+type NodeInfo struct {
+	RunID       int64
+	NodeID      string
+	JobID       int64
+	Kind        string
+	State       string // the River job's state ("deleted" once River's cleaner removed it)
+	Attempt     int
+	MaxAttempts int
+	Parents     []string
+	Waiting     int
+	LastError   string
+	Output      json.RawMessage
+	AttemptedAt *time.Time
+	FinalizedAt *time.Time
+}
+
+// Nodes lists a run's nodes in job id order (the order of the spec).
+func (c *Client) Nodes(ctx context.Context, runID int64) ([]*NodeInfo, error) {
+	rows, err := c.pool.Query(ctx, `
+		SELECT run_id, node_id, job_id, coalesce(kind, ''), state, coalesce(attempt, 0), coalesce(max_attempts, 0),
+		       parents, waiting, coalesce(last_error, ''), output, attempted_at, finalized_at
+		  FROM flow.nodes WHERE run_id = $1 ORDER BY job_id`, runID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (*NodeInfo, error) {
+		var n NodeInfo
+		err := row.Scan(&n.RunID, &n.NodeID, &n.JobID, &n.Kind, &n.State, &n.Attempt, &n.MaxAttempts,
+			&n.Parents, &n.Waiting, &n.LastError, &n.Output, &n.AttemptedAt, &n.FinalizedAt)
+		return &n, err
+	})
+}

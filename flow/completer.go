@@ -1,0 +1,173 @@
+package flow
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// completerMaxBatch bounds one grouped completion.
+const completerMaxBatch = 1000
+
+// completerTimeout bounds one grouped completion's round trip.
+const completerTimeout = 30 * time.Second
+
+// completer commits node completions. There is no background goroutine: the
+// first caller to find it idle flushes the queue; completions that arrive
+// while a flush is in flight wait for the next flush, which a fresh goroutine
+// runs as soon as the current one ends. A lone completion therefore commits at
+// once, and a burst is committed in a few grouped statements.
+type completer struct {
+	pool *pgxpool.Pool
+
+	mu          sync.Mutex
+	queue       []*completion
+	flushing    bool
+	completions int64
+	commits     int64
+}
+
+type completion struct {
+	node *nodeContext
+	done chan error
+}
+
+func newCompleter(pool *pgxpool.Pool) *completer {
+	return &completer{pool: pool}
+}
+
+func (c *completer) stats() CompleterStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return CompleterStats{Completions: c.completions, Commits: c.commits}
+}
+
+// complete queues nc's completion and returns once it committed (nil) or
+// failed (the error, which fails the attempt in River).
+func (c *completer) complete(nc *nodeContext) error {
+	req := &completion{node: nc, done: make(chan error, 1)}
+	c.mu.Lock()
+	c.queue = append(c.queue, req)
+	lead := !c.flushing
+	c.flushing = true
+	c.mu.Unlock()
+	if lead {
+		c.flushOnce()
+	}
+	return <-req.done
+}
+
+// flushOnce commits one batch, then hands any later arrivals to a new
+// goroutine so the caller's own Work can return.
+func (c *completer) flushOnce() {
+	c.mu.Lock()
+	n := min(len(c.queue), completerMaxBatch)
+	batch := slices.Clone(c.queue[:n])
+	c.queue = c.queue[n:]
+	c.mu.Unlock()
+
+	c.flush(batch)
+
+	c.mu.Lock()
+	c.completions += int64(len(batch))
+	c.commits++
+	more := len(c.queue) > 0
+	if !more {
+		c.flushing = false
+	}
+	c.mu.Unlock()
+	if more {
+		go c.flushOnce()
+	}
+}
+
+// completeSQL completes running jobs in one statement, in id order (the ids
+// come sorted), merging each node's output into metadata as River does.
+const completeSQL = `
+UPDATE public.river_job j
+   SET state = 'completed',
+       finalized_at = now(),
+       metadata = CASE WHEN c.output IS NULL THEN j.metadata
+                       ELSE j.metadata || jsonb_build_object('output', c.output) END
+  FROM unnest($1::bigint[], $2::jsonb[]) AS c(id, output)
+ WHERE j.id = c.id AND j.state = 'running'`
+
+func (c *completer) flush(batch []*completion) {
+	ctx, cancel := context.WithTimeout(context.Background(), completerTimeout)
+	defer cancel()
+
+	slices.SortFunc(batch, func(a, b *completion) int { return cmp.Compare(a.node.jobID, b.node.jobID) })
+	errs := make([]error, len(batch))
+
+	hasTx := slices.ContainsFunc(batch, func(r *completion) bool { return len(r.node.txFuncs) > 0 })
+	var err error
+	if !hasTx {
+		ids, outputs := completionParams(batch, errs)
+		_, err = c.pool.Exec(ctx, completeSQL, ids, outputs)
+	} else {
+		err = pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
+			for i, r := range batch {
+				if len(r.node.txFuncs) == 0 {
+					continue
+				}
+				errs[i] = runInSavepoint(ctx, tx, r.node)
+			}
+			ids, outputs := completionParams(batch, errs)
+			if len(ids) == 0 {
+				return nil
+			}
+			_, err := tx.Exec(ctx, completeSQL, ids, outputs)
+			return err
+		})
+	}
+	for i, r := range batch {
+		switch {
+		case errs[i] != nil:
+			r.done <- errs[i]
+		case err != nil:
+			r.done <- fmt.Errorf("htdag: completing node: %w", err)
+		default:
+			r.done <- nil
+		}
+	}
+}
+
+// completionParams returns the ids and outputs of the batch's completions
+// that have not failed.
+func completionParams(batch []*completion, errs []error) ([]int64, []*string) {
+	ids := make([]int64, 0, len(batch))
+	outputs := make([]*string, 0, len(batch))
+	for i, r := range batch {
+		if errs[i] != nil {
+			continue
+		}
+		ids = append(ids, r.node.jobID)
+		if r.node.output == nil {
+			outputs = append(outputs, nil)
+		} else {
+			s := string(r.node.output)
+			outputs = append(outputs, &s)
+		}
+	}
+	return ids, outputs
+}
+
+func runInSavepoint(ctx context.Context, tx pgx.Tx, nc *nodeContext) error {
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	for _, fn := range nc.txFuncs {
+		if err := fn(ctx, sp); err != nil {
+			_ = sp.Rollback(ctx)
+			return fmt.Errorf("htdag: node %q: completion transaction: %w", nc.meta.NodeID, err)
+		}
+	}
+	return sp.Commit(ctx)
+}

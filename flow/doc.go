@@ -1,0 +1,24 @@
+// Package flow is htdag's engine library: it starts DAG runs whose nodes are
+// River jobs, completes nodes quickly, and waits for runs to finish.
+//
+// All workflow state lives in PostgreSQL. A run is a row of flow.run; each
+// node is one public.river_job row plus a flow.node row holding its edges. A
+// trigger on river_job (installed by package migrations) releases children
+// when their parents complete, in the same transaction as the completion, and
+// notifies River so idle workers fetch at once. Nothing here keeps run state
+// in memory, so any number of worker processes can share a database.
+//
+// The pieces:
+//
+//   - [Workflow] builds a spec from River JobArgs; [Spec] is the same spec as
+//     JSON (the format `SELECT flow.start(spec)` takes).
+//   - [Client.Start] and [Client.StartTx] start a run (through flow.start, so
+//     the SQL and Go doors share one set of rules).
+//   - [Middleware] completes flow nodes through htdag's grouped completer,
+//     which commits a lone completion at once and groups completions that
+//     arrive together into one statement. Install it in river.Config.
+//   - Inside a node's Work: [SetOutput] records its output, [InTx] adds
+//     writes that commit together with the completion, [Inputs] reads the
+//     run input and the parents' outputs in one query.
+//   - [Client.Wait] waits for a run to finish using LISTEN (pgxlisten).
+package flow

@@ -1,0 +1,162 @@
+package flow
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/riverqueue/river"
+)
+
+// Spec is a workflow spec: exactly the JSON document that the SQL function
+// flow.start takes. See the README's "Workflow spec" for every field.
+type Spec struct {
+	// Name is a label for the run (optional, at most 200 characters).
+	Name string `json:"name,omitempty"`
+	// Input is the run's input, visible to every node through [Inputs].
+	Input json.RawMessage `json:"input,omitempty"`
+	// Nodes are the DAG's nodes; at least one.
+	Nodes []NodeSpec `json:"nodes"`
+}
+
+// NodeSpec is one node of a [Spec].
+type NodeSpec struct {
+	// ID names the node within its run: 1 to 128 of A-Z a-z 0-9 _ . : -
+	ID string `json:"id"`
+	// Kind is the River job kind that works the node.
+	Kind string `json:"kind"`
+	// Args are the job's args (a JSON object). Defaults to {}.
+	Args json.RawMessage `json:"args,omitempty"`
+	// Deps are the ids of the nodes this node waits for.
+	Deps []string `json:"deps,omitempty"`
+	// Queue is the River queue. Defaults to "default".
+	Queue string `json:"queue,omitempty"`
+	// Priority is River's priority, 1 (first) to 4. Defaults to 1.
+	Priority int `json:"priority,omitempty"`
+	// MaxAttempts is River's attempt budget. Defaults to 25.
+	MaxAttempts int `json:"max_attempts,omitempty"`
+	// At delays the node: it does not start before this time.
+	At *time.Time `json:"at,omitempty"`
+}
+
+// Spec returns s itself, so that a *Spec can be passed wherever a
+// [Specifier] is taken.
+func (s *Spec) Spec() (*Spec, error) { return s, nil }
+
+// Specifier is anything that yields a spec: a *[Spec] or a *[Workflow].
+type Specifier interface {
+	Spec() (*Spec, error)
+}
+
+// Workflow builds a spec from River JobArgs, with dependencies given by
+// reference. A node can only depend on nodes added before it, so a built
+// workflow has no cycle.
+type Workflow struct {
+	spec Spec
+	err  error
+	ids  map[string]bool
+}
+
+// New starts a workflow with the given run name.
+func New(name string) *Workflow {
+	return &Workflow{spec: Spec{Name: name}, ids: map[string]bool{}}
+}
+
+// Input sets the run's input (any JSON-encodable value).
+func (w *Workflow) Input(input any) *Workflow {
+	b, err := json.Marshal(input)
+	if err != nil {
+		w.fail(fmt.Errorf("run input: %w", err))
+		return w
+	}
+	w.spec.Input = b
+	return w
+}
+
+// Node is a reference to a node added to a [Workflow], for use in [After].
+type Node struct {
+	id string
+	w  *Workflow
+}
+
+// ID is the node's id.
+func (n *Node) ID() string { return n.id }
+
+// NodeOption changes how a node is added.
+type NodeOption func(*NodeSpec)
+
+// After makes the node wait for the given nodes.
+func After(parents ...*Node) NodeOption {
+	return func(ns *NodeSpec) {
+		for _, p := range parents {
+			if p != nil {
+				ns.Deps = append(ns.Deps, p.id)
+			}
+		}
+	}
+}
+
+// WithQueue sets the node's River queue (default "default", or the args'
+// InsertOpts).
+func WithQueue(queue string) NodeOption { return func(ns *NodeSpec) { ns.Queue = queue } }
+
+// WithPriority sets the node's River priority, 1 to 4 (default 1).
+func WithPriority(priority int) NodeOption { return func(ns *NodeSpec) { ns.Priority = priority } }
+
+// WithMaxAttempts sets the node's attempt budget (default 25).
+func WithMaxAttempts(n int) NodeOption { return func(ns *NodeSpec) { ns.MaxAttempts = n } }
+
+// WithAt delays the node until t.
+func WithAt(t time.Time) NodeOption {
+	return func(ns *NodeSpec) { t := t; ns.At = &t }
+}
+
+// Add adds a node worked by args' kind. Queue, priority and max attempts come
+// from the args' InsertOpts (river.JobArgsWithInsertOpts) when it has them,
+// then from opts.
+func (w *Workflow) Add(id string, args river.JobArgs, opts ...NodeOption) *Node {
+	node := &Node{id: id, w: w}
+	if args == nil {
+		w.fail(fmt.Errorf("node %q: args are nil", id))
+		return node
+	}
+	raw, err := json.Marshal(args)
+	if err != nil {
+		w.fail(fmt.Errorf("node %q: encoding args: %w", id, err))
+		return node
+	}
+	ns := NodeSpec{ID: id, Kind: args.Kind(), Args: raw}
+	if withOpts, ok := args.(river.JobArgsWithInsertOpts); ok {
+		io := withOpts.InsertOpts()
+		ns.Queue, ns.Priority, ns.MaxAttempts = io.Queue, io.Priority, io.MaxAttempts
+		if !io.ScheduledAt.IsZero() {
+			at := io.ScheduledAt
+			ns.At = &at
+		}
+	}
+	for _, opt := range opts {
+		opt(&ns)
+	}
+	for _, dep := range ns.Deps {
+		if !w.ids[dep] {
+			w.fail(fmt.Errorf("node %q: depends on %q, which is not in this workflow (add parents first)", id, dep))
+		}
+	}
+	w.ids[id] = true
+	w.spec.Nodes = append(w.spec.Nodes, ns)
+	return node
+}
+
+func (w *Workflow) fail(err error) {
+	if w.err == nil {
+		w.err = err
+	}
+}
+
+// Spec returns the built spec, or the first error met while building.
+func (w *Workflow) Spec() (*Spec, error) {
+	if w.err != nil {
+		return nil, &SpecError{Problem: w.err.Error()}
+	}
+	return &w.spec, nil
+}

@@ -1,0 +1,203 @@
+// Package testdb gives each test its own PostgreSQL database, cloned from a
+// template that holds River's and htdag's migrations, and drops it when the
+// test ends. Tests therefore run in parallel and leave nothing behind.
+//
+// The server is found through HTDAG_TEST_DATABASE_URL, then DATABASE_URL, then
+// postgres://postgres@127.0.0.1:5432/postgres. The role must be able to create
+// databases.
+package testdb
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/htdag/htdag/migrations"
+)
+
+// DefaultURL is used when neither HTDAG_TEST_DATABASE_URL nor DATABASE_URL is set.
+const DefaultURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+
+// AdminURL is the URL of the server's maintenance database used to create
+// test databases.
+func AdminURL() string {
+	for _, name := range []string{"HTDAG_TEST_DATABASE_URL", "DATABASE_URL"} {
+		if v := os.Getenv(name); v != "" {
+			return v
+		}
+	}
+	return DefaultURL
+}
+
+var (
+	templateOnce sync.Once
+	templateName string
+	templateErr  error
+)
+
+// templateLockKey serialises template creation across test processes.
+const templateLockKey = 7_245_103_312
+
+// templateDatabase returns the name of a migrated template database, creating
+// it once per migration set (its name carries a hash of the migrations).
+func templateDatabase(ctx context.Context) (string, error) {
+	templateOnce.Do(func() {
+		templateName, templateErr = ensureTemplate(ctx)
+	})
+	return templateName, templateErr
+}
+
+func ensureTemplate(ctx context.Context) (string, error) {
+	all, err := migrations.All()
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	h.Write([]byte("river v0.51.2\n"))
+	for _, m := range all {
+		fmt.Fprintf(h, "%d %s\n%s\n", m.Version, m.Name, m.SQL)
+	}
+	name := "htdag_tmpl_" + hex.EncodeToString(h.Sum(nil))[:16]
+
+	admin, err := pgx.Connect(ctx, AdminURL())
+	if err != nil {
+		return "", fmt.Errorf("testdb: connecting to %s: %w", redact(AdminURL()), err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "SELECT pg_advisory_lock($1)", int64(templateLockKey)); err != nil {
+		return "", err
+	}
+	defer func() { _, _ = admin.Exec(ctx, "SELECT pg_advisory_unlock($1)", int64(templateLockKey)) }()
+
+	var exists bool
+	if err := admin.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		return "", err
+	}
+	if exists {
+		return name, nil
+	}
+	// Build under a scratch name and rename when done, so a half-built
+	// template is never cloned.
+	building := name + "_building"
+	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+building+" WITH (FORCE)"); err != nil {
+		return "", err
+	}
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+building); err != nil {
+		return "", err
+	}
+	if err := migrate(ctx, building); err != nil {
+		return "", err
+	}
+	if _, err := admin.Exec(ctx, "ALTER DATABASE "+building+" RENAME TO "+name); err != nil {
+		return "", err
+	}
+	return name, nil
+}
+
+func migrate(ctx context.Context, dbName string) error {
+	cfg, err := pgxpool.ParseConfig(AdminURL())
+	if err != nil {
+		return err
+	}
+	cfg.ConnConfig.Database = dbName
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	_, err = migrations.Up(ctx, pool, nil)
+	return err
+}
+
+// Config returns a pool config for a fresh, migrated database that is
+// dropped when tb ends. Use it when the pool needs settings of its own.
+func Config(tb testing.TB) *pgxpool.Config {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	tmpl, err := templateDatabase(ctx)
+	if err != nil {
+		tb.Fatalf("testdb: template: %v", err)
+	}
+	var suffix [6]byte
+	_, _ = rand.Read(suffix[:])
+	name := "htdag_test_" + hex.EncodeToString(suffix[:])
+
+	admin, err := pgx.Connect(ctx, AdminURL())
+	if err != nil {
+		tb.Fatalf("testdb: connecting to %s: %v", redact(AdminURL()), err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE "+tmpl); err != nil {
+		tb.Fatalf("testdb: creating %s: %v", name, err)
+	}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		admin, err := pgx.Connect(ctx, AdminURL())
+		if err != nil {
+			tb.Errorf("testdb: dropping %s: %v", name, err)
+			return
+		}
+		defer admin.Close(ctx)
+		if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			tb.Errorf("testdb: dropping %s: %v", name, err)
+		}
+	})
+
+	cfg, err := pgxpool.ParseConfig(AdminURL())
+	if err != nil {
+		tb.Fatalf("testdb: %v", err)
+	}
+	cfg.ConnConfig.Database = name
+	return cfg
+}
+
+// New returns a pool on a fresh, migrated database that is dropped (after the
+// pool is closed) when tb ends.
+func New(tb testing.TB) *pgxpool.Pool {
+	tb.Helper()
+	cfg := Config(tb)
+	cfg.MaxConns = 20
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		tb.Fatalf("testdb: %v", err)
+	}
+	tb.Cleanup(pool.Close) // runs before the drop registered by Config
+	return pool
+}
+
+// URL returns a connection URL for the database behind pool (for
+// subprocesses such as the worker binary).
+func URL(pool *pgxpool.Pool) string {
+	return WithDatabase(AdminURL(), pool.Config().ConnConfig.Database)
+}
+
+// WithDatabase returns url pointing at database dbName instead.
+func WithDatabase(rawURL, dbName string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return rawURL + " dbname=" + dbName // keyword/value form: the last dbname wins
+	}
+	u.Path = "/" + dbName
+	return u.String()
+}
+
+func redact(url string) string {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	return fmt.Sprintf("%s@%s:%d/%s", cfg.User, cfg.Host, cfg.Port, cfg.Database)
+}

@@ -1,0 +1,267 @@
+-- htdag core: runs, nodes, the release trigger on river_job and flow.start.
+--
+-- Every node of a run is one row of River's public.river_job. This migration
+-- adds only what River does not have: which jobs belong to which run, the
+-- edges between them, and per-node / per-run counters that the trigger keeps
+-- current in the same transaction that changes a job's state. A node's state
+-- is its job's state; nothing here copies it.
+--
+-- Invariants (checked by the constraints below and by the tests):
+--   flow.node.waiting   = number of the node's parents whose job is not 'completed'
+--   flow.run.unfinished = number of the run's nodes not in a final job state
+--                         (final: completed, cancelled, discarded)
+--   flow.run.failed     = number of the run's nodes that are cancelled or discarded
+--   a run is finished (completed/failed/cancelled) exactly when unfinished = 0
+
+CREATE SCHEMA IF NOT EXISTS flow;
+COMMENT ON SCHEMA flow IS 'htdag workflow state: runs and nodes of DAGs whose nodes are River jobs (see README)';
+
+CREATE TABLE flow.run (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name        text        NOT NULL DEFAULT '',
+    state       text        NOT NULL DEFAULT 'pending',
+    input       jsonb,
+    output      jsonb,
+    node_count  integer     NOT NULL,
+    unfinished  integer     NOT NULL,
+    failed      integer     NOT NULL DEFAULT 0,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    started_at  timestamptz,
+    finished_at timestamptz,
+    CONSTRAINT run_state_valid CHECK (state IN ('pending', 'running', 'completed', 'failed', 'cancelled')),
+    CONSTRAINT run_node_count_positive CHECK (node_count > 0),
+    CONSTRAINT run_unfinished_in_range CHECK (unfinished BETWEEN 0 AND node_count),
+    CONSTRAINT run_failed_in_range CHECK (failed BETWEEN 0 AND node_count - unfinished),
+    CONSTRAINT run_finished_iff_no_unfinished CHECK ((state IN ('completed', 'failed', 'cancelled')) = (unfinished = 0)),
+    CONSTRAINT run_finished_at_iff_finished CHECK ((state IN ('completed', 'failed', 'cancelled')) = (finished_at IS NOT NULL)),
+    CONSTRAINT run_started_at_iff_not_pending CHECK ((state = 'pending') = (started_at IS NULL)),
+    CONSTRAINT run_completed_has_no_failure CHECK (state <> 'completed' OR failed = 0),
+    CONSTRAINT run_failed_has_failure CHECK (state <> 'failed' OR failed > 0)
+);
+COMMENT ON TABLE flow.run IS 'One row per run (one execution of a DAG). State is kept current by flow.on_river_job_update in the transactions that change node states.';
+COMMENT ON COLUMN flow.run.unfinished IS 'Nodes whose job is not yet completed, cancelled or discarded; the run finishes when this reaches 0.';
+COMMENT ON COLUMN flow.run.failed IS 'Nodes whose job ended cancelled or discarded.';
+COMMENT ON COLUMN flow.run.output IS 'Set when the run finishes: an object of the completed sink nodes'' outputs, keyed by node id.';
+
+-- Runs still in progress: the hot states, kept small by a partial index.
+CREATE INDEX run_active_idx ON flow.run (id) WHERE state IN ('pending', 'running');
+CREATE INDEX run_created_at_idx ON flow.run (created_at);
+
+CREATE TABLE flow.node (
+    job_id   bigint  PRIMARY KEY,
+    run_id   bigint  NOT NULL REFERENCES flow.run (id) ON DELETE CASCADE,
+    node_id  text    NOT NULL,
+    parents  bigint[] NOT NULL DEFAULT '{}',
+    children bigint[] NOT NULL DEFAULT '{}',
+    waiting  integer NOT NULL,
+    CONSTRAINT node_id_valid CHECK (node_id ~ '^[A-Za-z0-9_.:-]{1,128}$'),
+    CONSTRAINT node_waiting_in_range CHECK (waiting BETWEEN 0 AND cardinality(parents)),
+    CONSTRAINT node_id_unique_in_run UNIQUE (run_id, node_id)
+);
+COMMENT ON TABLE flow.node IS 'One row per DAG node; job_id is its public.river_job row (no foreign key: River''s cleaner deletes finished jobs). The node''s state is the job''s state.';
+COMMENT ON COLUMN flow.node.parents IS 'Job ids of the nodes this node depends on.';
+COMMENT ON COLUMN flow.node.children IS 'Job ids of the nodes that depend on this node (the edges the release trigger follows).';
+COMMENT ON COLUMN flow.node.waiting IS 'Number of parents whose job is not completed; the node is released from pending when it reaches 0.';
+
+-- ---------------------------------------------------------------------------
+-- The release trigger.
+--
+-- Statement-level, with transition tables, so that a statement completing many
+-- jobs at once (River's batch completer, htdag's grouped completer) does the
+-- work once per statement: decrements are summed per child and rows are locked
+-- in id order (children, then runs), so concurrent completions that share a
+-- child cannot deadlock. Non-flow jobs are filtered out before any lookup.
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION flow.on_river_job_update() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_started  bigint[];
+    v_ids      bigint[];  -- flow jobs whose state crossed a boundary, in id order
+    v_runs     bigint[];  -- their runs
+    v_dcomp    integer[]; -- +1 left completed, -1 entered completed (change to children's waiting)
+    v_dfinal   integer[]; -- +1 left a final state, -1 entered one (change to run.unfinished)
+    v_dfail    integer[]; -- +1 entered cancelled/discarded, -1 left it (change to run.failed)
+    v_failed   bigint[];  -- jobs that entered cancelled/discarded: cancel what is below them
+    v_child    bigint[];
+    v_cdelta   integer[];
+    v_ready    bigint[];
+    v_queues   text[];
+    v_cascade  bigint[];
+    v_cruns    bigint[];
+BEGIN
+    -- The trigger's own updates of river_job (releases, cascaded cancels) are
+    -- accounted for by the invocation that made them.
+    IF current_setting('flow.in_trigger', true) = 'on' THEN
+        RETURN NULL;
+    END IF;
+
+    -- A fetched node marks its run as started.
+    SELECT array_agg(DISTINCT (n.metadata ->> 'flow_run')::bigint)
+      INTO v_started
+      FROM new_jobs n
+     WHERE n.state = 'running' AND n.metadata ? 'flow_run';
+    IF v_started IS NOT NULL THEN
+        UPDATE flow.run r
+           SET state = 'running', started_at = now()
+         WHERE r.id = ANY (v_started) AND r.state = 'pending';
+    END IF;
+
+    SELECT array_agg(fn.job_id ORDER BY fn.job_id),
+           array_agg(fn.run_id ORDER BY fn.job_id),
+           array_agg((o.state = 'completed')::int - (n.state = 'completed')::int ORDER BY fn.job_id),
+           array_agg((o.state IN ('completed', 'cancelled', 'discarded'))::int
+                   - (n.state IN ('completed', 'cancelled', 'discarded'))::int ORDER BY fn.job_id),
+           array_agg((n.state IN ('cancelled', 'discarded'))::int
+                   - (o.state IN ('cancelled', 'discarded'))::int ORDER BY fn.job_id),
+           array_agg(fn.job_id ORDER BY fn.job_id)
+               FILTER (WHERE n.state IN ('cancelled', 'discarded') AND o.state NOT IN ('cancelled', 'discarded'))
+      INTO v_ids, v_runs, v_dcomp, v_dfinal, v_dfail, v_failed
+      FROM new_jobs n
+      JOIN old_jobs o ON o.id = n.id
+      JOIN flow.node fn ON fn.job_id = n.id
+     WHERE n.state <> o.state
+       AND (n.state IN ('completed', 'cancelled', 'discarded') OR o.state IN ('completed', 'cancelled', 'discarded'))
+       AND n.metadata ? 'flow_run';
+
+    IF v_ids IS NULL THEN
+        RETURN NULL;
+    END IF;
+
+    PERFORM set_config('flow.in_trigger', 'on', true);
+
+    -- 1. Children: sum the change to each child's count of unfinished parents.
+    SELECT array_agg(s.child ORDER BY s.child), array_agg(s.d ORDER BY s.child)
+      INTO v_child, v_cdelta
+      FROM (SELECT c.child, sum(t.d)::int AS d
+              FROM unnest(v_ids, v_dcomp) AS t(job_id, d)
+              JOIN flow.node p ON p.job_id = t.job_id
+             CROSS JOIN LATERAL unnest(p.children) AS c(child)
+             WHERE t.d <> 0
+             GROUP BY c.child) s
+     WHERE s.d <> 0;
+
+    IF v_child IS NOT NULL THEN
+        -- Lock in job id order: concurrent completions sharing children cannot deadlock.
+        PERFORM 1 FROM flow.node WHERE job_id = ANY (v_child) ORDER BY job_id FOR NO KEY UPDATE;
+
+        WITH upd AS (
+            UPDATE flow.node n
+               SET waiting = n.waiting + d.d
+              FROM unnest(v_child, v_cdelta) AS d(job_id, d)
+             WHERE n.job_id = d.job_id
+            RETURNING n.job_id, n.waiting
+        )
+        SELECT array_agg(job_id ORDER BY job_id) INTO v_ready FROM upd WHERE waiting = 0;
+
+        -- 2. Release every pending child whose parents have all completed.
+        IF v_ready IS NOT NULL THEN
+            WITH rel AS (
+                UPDATE public.river_job j
+                   SET state = CASE WHEN j.scheduled_at > now() THEN 'scheduled'::public.river_job_state
+                                    ELSE 'available'::public.river_job_state END
+                 WHERE j.id = ANY (v_ready) AND j.state = 'pending'
+                RETURNING j.queue, j.state
+            )
+            SELECT array_agg(DISTINCT queue) INTO v_queues FROM rel WHERE state = 'available';
+
+            -- Wake River's producers on each queue at once (River listens on
+            -- <schema>.river_insert with payload {"queue": ...}).
+            IF v_queues IS NOT NULL THEN
+                PERFORM pg_notify('public.river_insert', json_build_object('queue', q)::text)
+                   FROM unnest(v_queues) AS q;
+            END IF;
+        END IF;
+    END IF;
+
+    -- 3. Failure: cancel every pending node below a node that was cancelled or
+    --    discarded. Independent branches are not below it and go on.
+    IF v_failed IS NOT NULL THEN
+        WITH RECURSIVE below(job_id) AS (
+            SELECT c FROM flow.node p CROSS JOIN LATERAL unnest(p.children) AS c WHERE p.job_id = ANY (v_failed)
+            UNION
+            SELECT c FROM below b JOIN flow.node p ON p.job_id = b.job_id CROSS JOIN LATERAL unnest(p.children) AS c
+        )
+        SELECT array_agg(job_id ORDER BY job_id) INTO v_cascade FROM below;
+
+        IF v_cascade IS NOT NULL THEN
+            PERFORM 1 FROM public.river_job WHERE id = ANY (v_cascade) AND state = 'pending' ORDER BY id FOR UPDATE;
+            WITH c AS (
+                UPDATE public.river_job j
+                   SET state = 'cancelled',
+                       finalized_at = now(),
+                       errors = array_append(j.errors, jsonb_build_object(
+                           'at', now(), 'attempt', j.attempt, 'trace', '',
+                           'error', 'htdag: cancelled because an upstream node failed'))
+                 WHERE j.id = ANY (v_cascade) AND j.state = 'pending'
+                RETURNING j.id
+            )
+            SELECT array_agg(fn.job_id ORDER BY fn.job_id), array_agg(fn.run_id ORDER BY fn.job_id)
+              INTO v_cascade, v_cruns
+              FROM c JOIN flow.node fn ON fn.job_id = c.id;
+
+            IF v_cascade IS NOT NULL THEN
+                v_ids    := v_ids || v_cascade;
+                v_runs   := v_runs || v_cruns;
+                v_dfinal := v_dfinal || array_fill(-1, ARRAY[cardinality(v_cascade)]);
+                v_dfail  := v_dfail || array_fill(1, ARRAY[cardinality(v_cascade)]);
+            END IF;
+        END IF;
+    END IF;
+
+    -- 4. Runs: apply the counts, in run id order; finish runs that reach zero.
+    PERFORM 1 FROM flow.run WHERE id = ANY (v_runs) ORDER BY id FOR NO KEY UPDATE;
+
+    WITH d AS (
+        SELECT t.run_id, sum(t.dfinal)::int AS dfinal, sum(t.dfail)::int AS dfail
+          FROM unnest(v_runs, v_dfinal, v_dfail) AS t(run_id, dfinal, dfail)
+         GROUP BY t.run_id
+    ), upd AS (
+        UPDATE flow.run r
+           SET unfinished  = r.unfinished + d.dfinal,
+               failed      = r.failed + d.dfail,
+               state       = CASE
+                                 WHEN r.unfinished + d.dfinal > 0 THEN 'running'
+                                 WHEN r.state = 'cancelled' THEN 'cancelled'
+                                 WHEN r.failed + d.dfail > 0 THEN 'failed'
+                                 ELSE 'completed'
+                             END,
+               started_at  = coalesce(r.started_at, now()),
+               finished_at = CASE WHEN r.unfinished + d.dfinal > 0 THEN NULL ELSE coalesce(r.finished_at, now()) END,
+               output      = CASE WHEN r.unfinished + d.dfinal > 0 THEN NULL ELSE flow.sink_outputs(r.id) END
+          FROM d
+         WHERE r.id = d.run_id AND (d.dfinal <> 0 OR d.dfail <> 0)
+        RETURNING r.id, r.state, r.unfinished, d.dfinal
+    )
+    SELECT coalesce(array_agg(json_build_object('run_id', id, 'state', state)::text), '{}')
+      INTO v_queues
+      FROM upd
+     WHERE unfinished = 0 AND dfinal < 0;
+
+    -- A finished run is announced on flow_run_finished: {"run_id": N, "state": "..."}.
+    PERFORM pg_notify('flow_run_finished', p) FROM unnest(v_queues) AS p;
+
+    PERFORM set_config('flow.in_trigger', 'off', true);
+    RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION flow.on_river_job_update() IS 'Releases children of completed flow nodes, cancels nodes below failed ones and keeps flow.run current, in the transaction that changed the jobs.';
+
+-- Completed sink nodes' outputs (nodes nobody depends on), keyed by node id.
+CREATE FUNCTION flow.sink_outputs(p_run_id bigint) RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(jsonb_object_agg(n.node_id, j.metadata -> 'output'), '{}'::jsonb)
+      FROM flow.node n
+      JOIN public.river_job j ON j.id = n.job_id
+     WHERE n.run_id = p_run_id AND n.children = '{}' AND j.state = 'completed';
+$$;
+COMMENT ON FUNCTION flow.sink_outputs(bigint) IS 'A run''s output: its completed sink nodes'' outputs keyed by node id.';
+
+CREATE TRIGGER flow_release
+    AFTER UPDATE ON public.river_job
+    REFERENCING OLD TABLE AS old_jobs NEW TABLE AS new_jobs
+    FOR EACH STATEMENT
+    EXECUTE FUNCTION flow.on_river_job_update();

@@ -17,10 +17,10 @@ import (
 )
 
 type testBundle struct {
-	pool   *pgxpool.Pool
-	flow   *flow.Client
-	ctx    context.Context
-	start  func(t *testing.T) *river.Client[pgx5Tx]
+	pool  *pgxpool.Pool
+	flow  *flow.Client
+	ctx   context.Context
+	start func(t *testing.T) *river.Client[pgx5Tx]
 }
 
 type pgx5Tx = interface{}

@@ -34,7 +34,9 @@ type SleepArgs struct {
 func (SleepArgs) Kind() string { return "sleep" }
 
 // SleepWorker works "sleep" nodes.
-type SleepWorker struct{ river.WorkerDefaults[SleepArgs] }
+type SleepWorker struct {
+	river.WorkerDefaults[SleepArgs]
+}
 
 // Work sleeps, or returns early when the job's context is cancelled.
 func (*SleepWorker) Work(ctx context.Context, job *river.Job[SleepArgs]) error {

@@ -54,7 +54,7 @@ CREATE TABLE flow.node (
     parents  bigint[] NOT NULL DEFAULT '{}',
     children bigint[] NOT NULL DEFAULT '{}',
     waiting  integer NOT NULL,
-    CONSTRAINT node_id_valid CHECK (node_id ~ '^[A-Za-z0-9_.:-]{1,128}$'),
+    CONSTRAINT node_id_valid CHECK (node_id !~ '[^A-Za-z0-9_.:-]' AND length(node_id) BETWEEN 1 AND 128),
     CONSTRAINT node_waiting_in_range CHECK (waiting BETWEEN 0 AND cardinality(parents)),
     CONSTRAINT node_id_unique_in_run UNIQUE (run_id, node_id)
 );
@@ -75,6 +75,7 @@ COMMENT ON COLUMN flow.node.waiting IS 'Number of parents whose job is not compl
 CREATE FUNCTION flow.on_river_job_update() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET jit = off -- transition tables have no statistics; a bad estimate must not buy a JIT compile
 AS $$
 DECLARE
     v_started  bigint[];

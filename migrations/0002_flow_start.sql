@@ -29,6 +29,11 @@ $$;
 CREATE FUNCTION flow.spec_problem(spec jsonb, max_nodes integer DEFAULT NULL) RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+-- Large specs make the planner's row estimates for jsonb functions huge:
+-- JIT would then spend longer compiling than the queries take, and the
+-- default work_mem spills the hash joins over the nodes to disk.
+SET jit = off
+SET work_mem = '64MB'
 AS $$
 DECLARE
     v_nodes   jsonb;
@@ -85,7 +90,7 @@ BEGIN
                 format('node #%s must be a JSON object', x.i)
             WHEN jsonb_typeof(x.e -> 'id') IS DISTINCT FROM 'string' THEN
                 format('node #%s has no "id" (a string)', x.i)
-            WHEN (x.e ->> 'id') !~ '^[A-Za-z0-9_.:-]{1,128}$' THEN
+            WHEN (x.e ->> 'id') ~ '[^A-Za-z0-9_.:-]' OR length(x.e ->> 'id') NOT BETWEEN 1 AND 128 THEN
                 format('node #%s has invalid id %s: ids are 1 to 128 characters from A-Z a-z 0-9 _ . : -', x.i, to_json(x.e ->> 'id'))
             WHEN EXISTS (SELECT 1 FROM jsonb_object_keys(x.e) k
                           WHERE k <> ALL (ARRAY['id', 'kind', 'args', 'deps', 'queue', 'priority', 'max_attempts', 'at'])) THEN
@@ -229,6 +234,8 @@ COMMENT ON FUNCTION flow.spec_problem(jsonb, integer) IS 'The first problem with
 CREATE FUNCTION flow.start(spec jsonb, max_nodes integer DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET jit = off            -- see flow.spec_problem
+SET work_mem = '64MB'
 AS $$
 DECLARE
     v_problem text;

@@ -77,6 +77,13 @@ func (c *Client) start(ctx context.Context, q querier, s Specifier) (int64, erro
 	if err != nil {
 		return 0, err
 	}
+	if spec != nil && spec.Nodes == nil {
+		// A workflow without nodes encodes "nodes" as null; send [] so that
+		// flow.start names the real problem ("the workflow has no nodes").
+		cp := *spec
+		cp.Nodes = []NodeSpec{}
+		spec = &cp
+	}
 	raw, err := json.Marshal(spec)
 	if err != nil {
 		return 0, fmt.Errorf("encoding spec: %w", err)

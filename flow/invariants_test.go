@@ -1,0 +1,103 @@
+package flow_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+)
+
+// assertInvariants checks, in SQL, the invariants that the release trigger
+// keeps for a run (migrations/0001_flow_core.sql):
+//
+//   - flow.node.waiting = number of the node's parents whose job is not completed
+//   - flow.run.unfinished = nodes not completed, cancelled or discarded
+//   - flow.run.failed = nodes cancelled or discarded
+//   - a finished run has unfinished = 0 (and an unfinished one is not finished)
+//   - a finished run's output is its completed sinks' outputs
+//   - liveness: in a run that is not finished no pending node has waiting = 0
+//     (that would be a lost release) and no pending node sits below a failed
+//     one (a lost cancel), and some node can still make progress
+//
+// It reports every broken invariant at once.
+func assertInvariants(t *testing.T, ctx context.Context, pool *pgxpool.Pool, runID int64) {
+	t.Helper()
+
+	var exists bool
+	require.NoError(t, pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM flow.run WHERE id = $1)", runID).Scan(&exists))
+	require.True(t, exists, "run %d does not exist", runID)
+
+	rows, err := pool.Query(ctx, `
+		SELECT n.node_id, n.waiting,
+		       (SELECT count(*) FROM unnest(n.parents) AS p(id) JOIN river_job pj ON pj.id = p.id
+		         WHERE pj.state <> 'completed')::int AS want
+		  FROM flow.node n
+		 WHERE n.run_id = $1
+		   AND n.waiting <> (SELECT count(*) FROM unnest(n.parents) AS p(id) JOIN river_job pj ON pj.id = p.id
+		                      WHERE pj.state <> 'completed')
+		 ORDER BY n.job_id`, runID)
+	require.NoError(t, err)
+	for rows.Next() {
+		var node string
+		var waiting, want int
+		require.NoError(t, rows.Scan(&node, &waiting, &want))
+		t.Errorf("run %d: node %q has waiting = %d, but %d of its parents are not completed", runID, node, waiting, want)
+	}
+	require.NoError(t, rows.Err())
+
+	// Every node's job must exist (the tests never run River's cleaner), or
+	// the counts below would be meaningless.
+	var missing int
+	require.NoError(t, pool.QueryRow(ctx, `
+		SELECT count(*) FROM flow.node n WHERE n.run_id = $1
+		   AND NOT EXISTS (SELECT 1 FROM river_job j WHERE j.id = n.job_id)`, runID).Scan(&missing))
+	require.Zero(t, missing, "run %d: nodes without a river_job row", runID)
+
+	var (
+		state                               string
+		nodeCount, unfinished, failed       int
+		wantNodes, wantUnfinished, wantFail int
+		finishedAt, outputMatches           bool
+	)
+	require.NoError(t, pool.QueryRow(ctx, `
+		SELECT r.state, r.node_count, r.unfinished, r.failed, r.finished_at IS NOT NULL,
+		       (r.output IS NOT DISTINCT FROM CASE WHEN r.unfinished = 0 THEN flow.sink_outputs(r.id) END),
+		       count(*)::int,
+		       (count(*) FILTER (WHERE j.state NOT IN ('completed', 'cancelled', 'discarded')))::int,
+		       (count(*) FILTER (WHERE j.state IN ('cancelled', 'discarded')))::int
+		  FROM flow.run r
+		  JOIN flow.node n ON n.run_id = r.id
+		  JOIN river_job j ON j.id = n.job_id
+		 WHERE r.id = $1
+		 GROUP BY r.id`, runID).
+		Scan(&state, &nodeCount, &unfinished, &failed, &finishedAt, &outputMatches, &wantNodes, &wantUnfinished, &wantFail))
+	require.Equal(t, wantNodes, nodeCount, "run %d: node_count", runID)
+	require.Equal(t, wantUnfinished, unfinished, "run %d: unfinished", runID)
+	require.Equal(t, wantFail, failed, "run %d: failed", runID)
+
+	finished := state == "completed" || state == "failed" || state == "cancelled"
+	require.Equal(t, finished, unfinished == 0, "run %d: state %s with unfinished = %d", runID, state, unfinished)
+	require.Equal(t, finished, finishedAt, "run %d: state %s and finished_at", runID, state)
+	require.True(t, outputMatches, "run %d: output is not its completed sinks' outputs", runID)
+	if finished {
+		require.Equal(t, failed == 0, state == "completed", "run %d: state %s with failed = %d", runID, state, failed)
+		return
+	}
+
+	// Liveness of an unfinished run.
+	var lostRelease, lostCancel []string
+	var progress int
+	require.NoError(t, pool.QueryRow(ctx, `
+		SELECT coalesce(array_agg(n.node_id ORDER BY n.job_id) FILTER (WHERE j.state = 'pending' AND n.waiting = 0), '{}'),
+		       coalesce(array_agg(n.node_id ORDER BY n.job_id) FILTER (
+		           WHERE j.state = 'pending' AND EXISTS (
+		               SELECT 1 FROM unnest(n.parents) AS p(id) JOIN river_job pj ON pj.id = p.id
+		                WHERE pj.state IN ('cancelled', 'discarded'))), '{}'),
+		       (count(*) FILTER (WHERE j.state IN ('running', 'available', 'scheduled', 'retryable')))::int
+		  FROM flow.node n JOIN river_job j ON j.id = n.job_id
+		 WHERE n.run_id = $1`, runID).Scan(&lostRelease, &lostCancel, &progress))
+	require.Empty(t, lostRelease, "run %d: pending nodes with waiting = 0 (lost release)", runID)
+	require.Empty(t, lostCancel, "run %d: pending nodes below a failed node (lost cancel)", runID)
+	require.Positive(t, progress, "run %d is unfinished but no node can run", runID)
+}

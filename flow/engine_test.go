@@ -1,0 +1,315 @@
+package flow_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/htdag/htdag/flow"
+	"github.com/htdag/htdag/jobs"
+)
+
+func TestEngineChainOf50(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	_, mw := startRiver(t, b.pool, newTestWorkers())
+
+	const n = 50
+	w := flow.New("chain").Input(map[string]string{"k": "v"})
+	var prev *flow.Node
+	for i := range n {
+		prev = w.Add(fmt.Sprintf("n%02d", i), jobs.EchoArgs{"i": i}, flow.After(prev))
+	}
+	runID, err := b.flow.Start(b.ctx, w)
+	require.NoError(t, err)
+
+	run := b.wait(t, runID)
+	require.Equal(t, flow.RunStateCompleted, run.State)
+	require.Equal(t, n, run.NodeCount)
+	require.Zero(t, run.Unfinished)
+	require.Zero(t, run.Failed)
+	require.NotNil(t, run.StartedAt)
+	require.NotNil(t, run.FinishedAt)
+
+	nodes := b.nodes(t, runID)
+	require.Len(t, nodes, n)
+	for id, node := range nodes {
+		require.Equal(t, "completed", node.State, id)
+		require.Equal(t, 1, node.Attempt, id)
+	}
+
+	// Only the last node is a sink; it saw its parent's output.
+	var out map[string]jobs.EchoOutput
+	require.NoError(t, json.Unmarshal(run.Output, &out))
+	require.Len(t, out, 1)
+	last := out["n49"]
+	require.Equal(t, "n49", last.Node)
+	require.JSONEq(t, string(nodes["n48"].Output), string(last.Parents["n48"]))
+	require.JSONEq(t, `{"k": "v"}`, string(last.Input))
+
+	// Every node went through htdag's grouped completer.
+	require.EqualValues(t, n, mw.Stats().Completions)
+	assertInvariants(t, b.ctx, b.pool, runID)
+}
+
+func TestEngineDiamond(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	startRiver(t, b.pool, newTestWorkers())
+
+	runID := b.startSQL(t, `{"name": "diamond", "input": {"path": "/src"}, "nodes": [
+		{"id": "a", "kind": "echo", "args": {"x": 1}},
+		{"id": "b", "kind": "echo", "args": {"side": "b"}, "deps": ["a"]},
+		{"id": "c", "kind": "echo", "args": {"side": "c"}, "deps": ["a"]},
+		{"id": "d", "kind": "echo", "deps": ["b", "c"]}]}`)
+
+	run := b.wait(t, runID)
+	require.Equal(t, flow.RunStateCompleted, run.State)
+	require.Equal(t, "diamond", run.Name)
+
+	nodes := b.nodes(t, runID)
+	var outB, outC jobs.EchoOutput
+	require.NoError(t, json.Unmarshal(nodes["b"].Output, &outB))
+	require.NoError(t, json.Unmarshal(nodes["c"].Output, &outC))
+	require.JSONEq(t, `{"side": "b"}`, string(outB.Args))
+	require.JSONEq(t, string(nodes["a"].Output), string(outB.Parents["a"]))
+	require.JSONEq(t, string(nodes["a"].Output), string(outC.Parents["a"]))
+
+	// The run's output is its one sink, d, whose inputs were b's and c's
+	// outputs and the run input.
+	var out map[string]jobs.EchoOutput
+	require.NoError(t, json.Unmarshal(run.Output, &out))
+	require.Len(t, out, 1)
+	d := out["d"]
+	require.Equal(t, "d", d.Node)
+	require.Len(t, d.Parents, 2)
+	require.JSONEq(t, string(nodes["b"].Output), string(d.Parents["b"]))
+	require.JSONEq(t, string(nodes["c"].Output), string(d.Parents["c"]))
+	require.JSONEq(t, `{"path": "/src"}`, string(d.Input))
+	var raw map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(run.Output, &raw))
+	require.JSONEq(t, string(nodes["d"].Output), string(raw["d"]))
+
+	assertInvariants(t, b.ctx, b.pool, runID)
+}
+
+// 1 -> 1000 -> 1, worked by three River clients at once, each on its own
+// pool with its own htdag middleware, as three worker processes would. The
+// join's parents complete concurrently in different clients' statements; the
+// trigger must release it exactly once and never deadlock (the run finishing
+// before the test's deadline is the proof).
+func TestEngineFanOutFanInThreeClients(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	tw := newTestWorkers() // shared: the join's work count covers all three clients
+
+	var mws []*flow.Middleware
+	for range 3 {
+		pool := b.newPool(t, 8)
+		workers := newRiverWorkers(tw)
+		config := flow.RiverConfig(pool, workers)
+		config.Logger = riverLogger
+		config.TestOnly = true
+		config.Queues["default"] = riverQueue(100)
+		mws = append(mws, config.Middleware[0].(*flow.Middleware))
+		startRiverClient(t, pool, config)
+	}
+
+	const width = 1000
+	w := flow.New("fan")
+	src := w.Add("src", jobs.NoopArgs{})
+	mid := make([]*flow.Node, width)
+	for i := range mid {
+		mid[i] = w.Add(fmt.Sprintf("m%04d", i), jobs.NoopArgs{}, flow.After(src))
+	}
+	w.Add("join", tallyArgs{}, flow.After(mid...))
+	runID, err := b.flow.Start(b.ctx, w)
+	require.NoError(t, err)
+
+	run := b.wait(t, runID)
+	require.Equal(t, flow.RunStateCompleted, run.State)
+	require.Equal(t, width+2, run.NodeCount)
+	require.Zero(t, run.Unfinished)
+	require.Zero(t, run.Failed)
+
+	nodes := b.nodes(t, runID)
+	require.Len(t, nodes, width+2)
+	for id, node := range nodes {
+		require.Equal(t, "completed", node.State, id)
+		require.Equal(t, 1, node.Attempt, id)
+		require.Zero(t, node.Errors, id)
+	}
+	require.Zero(t, nodes["join"].Waiting)
+	require.EqualValues(t, 1, tw.tally.works.Load(), "the join was worked more than once")
+	require.JSONEq(t, `{"works": 1}`, string(nodes["join"].Output))
+	require.JSONEq(t, `{"join": {"works": 1}}`, string(run.Output))
+
+	var total int64
+	busy := 0
+	for i, mw := range mws {
+		s := mw.Stats()
+		t.Logf("client %d: %d completions in %d commits", i, s.Completions, s.Commits)
+		total += s.Completions
+		if s.Completions > 0 {
+			busy++
+		}
+	}
+	require.EqualValues(t, width+2, total, "every node completed exactly once through a middleware")
+	require.GreaterOrEqual(t, busy, 2, "the fan-out was worked by more than one client")
+
+	assertInvariants(t, b.ctx, b.pool, runID)
+}
+
+// River's own completer (a client without htdag's middleware) completes
+// nodes with its batch statement; the trigger releases children and finishes
+// the run all the same, and the sinks' outputs recorded by River become the
+// run's output.
+func TestCompletionByRiverBatchCompleter(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	startRiverWithoutMiddleware(t, b.pool, newTestWorkers())
+
+	w := flow.New("river completer")
+	a := w.Add("a", jobs.NoopArgs{})
+	mid := make([]*flow.Node, 20)
+	for i := range mid {
+		mid[i] = w.Add(fmt.Sprintf("m%02d", i), jobs.SleepArgs{MS: 1}, flow.After(a))
+	}
+	w.Add("sink", jobs.EchoArgs{"last": true}, flow.After(mid...))
+	runID, err := b.flow.Start(b.ctx, w)
+	require.NoError(t, err)
+
+	run := b.wait(t, runID)
+	require.Equal(t, flow.RunStateCompleted, run.State)
+	for id, node := range b.nodes(t, runID) {
+		require.Equal(t, "completed", node.State, id)
+		require.Equal(t, 1, node.Attempt, id)
+	}
+	// Without the middleware the echo worker cannot read inputs, and its
+	// output goes through river.RecordOutput.
+	var out map[string]jobs.EchoOutput
+	require.NoError(t, json.Unmarshal(run.Output, &out))
+	require.JSONEq(t, `{"last": true}`, string(out["sink"].Args))
+	require.Empty(t, out["sink"].Node)
+
+	assertInvariants(t, b.ctx, b.pool, runID)
+}
+
+// A psql user completing jobs by hand releases children exactly as workers
+// do, and repeating a completion changes nothing.
+func TestCompletionByManualUpdate(t *testing.T) {
+	t.Parallel()
+	b := setup(t) // no workers
+
+	runID := b.startSQL(t, `{"nodes": [
+		{"id": "a", "kind": "noop"},
+		{"id": "b", "kind": "noop", "deps": ["a"]},
+		{"id": "c", "kind": "noop", "deps": ["a"]},
+		{"id": "d", "kind": "noop", "deps": ["b", "c"]}]}`)
+
+	b.complete(t, runID, "a")
+	require.Equal(t, map[string]string{"a": "completed", "b": "available", "c": "available", "d": "pending"}, b.states(t, runID))
+	require.Equal(t, 2, b.nodes(t, runID)["d"].Waiting)
+	run := b.getRun(t, runID)
+	require.Equal(t, flow.RunStateRunning, run.State)
+	require.Equal(t, 3, run.Unfinished)
+	require.NotNil(t, run.StartedAt)
+	assertInvariants(t, b.ctx, b.pool, runID)
+
+	b.complete(t, runID, "a") // completed -> completed
+	require.Equal(t, map[string]string{"a": "completed", "b": "available", "c": "available", "d": "pending"}, b.states(t, runID))
+	again := b.getRun(t, runID)
+	require.Equal(t, run.Unfinished, again.Unfinished)
+	require.Equal(t, run.Failed, again.Failed)
+	require.Equal(t, run.State, again.State)
+	nodes := b.nodes(t, runID)
+	require.Zero(t, nodes["b"].Waiting)
+	require.Zero(t, nodes["c"].Waiting)
+	require.Equal(t, 2, nodes["d"].Waiting)
+	assertInvariants(t, b.ctx, b.pool, runID)
+
+	// Both parents of d in one statement.
+	b.complete(t, runID, "b", "c")
+	require.Equal(t, "available", b.states(t, runID)["d"])
+	require.Equal(t, 1, b.getRun(t, runID).Unfinished)
+	assertInvariants(t, b.ctx, b.pool, runID)
+
+	b.complete(t, runID, "d")
+	run = b.getRun(t, runID)
+	require.Equal(t, flow.RunStateCompleted, run.State)
+	require.Zero(t, run.Unfinished)
+	require.NotNil(t, run.FinishedAt)
+	require.JSONEq(t, `{"d": null}`, string(run.Output))
+	assertInvariants(t, b.ctx, b.pool, runID)
+}
+
+// A node's InTx write commits in the same transaction as its completion.
+func TestInTxWriteCommitsWithCompletion(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	_, err := b.pool.Exec(b.ctx, intxLogDDL)
+	require.NoError(t, err)
+	startRiver(t, b.pool, newTestWorkers())
+
+	w := flow.New("intx")
+	x := w.Add("x", intxArgs{})
+	w.Add("after", jobs.NoopArgs{}, flow.After(x))
+	runID, err := b.flow.Start(b.ctx, w)
+	require.NoError(t, err)
+
+	run := b.wait(t, runID)
+	require.Equal(t, flow.RunStateCompleted, run.State)
+
+	var jobID int64
+	var attempt int
+	var sameTx bool
+	require.NoError(t, b.pool.QueryRow(b.ctx, `
+		SELECT l.job_id, l.attempt, (l.txid % 4294967296)::text = j.xmin::text
+		  FROM intx_log l JOIN river_job j ON j.id = l.job_id`).Scan(&jobID, &attempt, &sameTx))
+	require.Equal(t, b.jobID(t, runID, "x"), jobID)
+	require.Equal(t, 1, attempt)
+	require.True(t, sameTx, "the InTx write and the node's completion were committed by different transactions")
+	assertInvariants(t, b.ctx, b.pool, runID)
+}
+
+// A failing InTx function rolls back its write and fails the attempt; River
+// retries and the next attempt's write commits with the completion.
+func TestInTxErrorRollsBackAndRetries(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	_, err := b.pool.Exec(b.ctx, intxLogDDL)
+	require.NoError(t, err)
+	startRiver(t, b.pool, newTestWorkers())
+
+	w := flow.New("intx retry")
+	x := w.Add("x", intxArgs{Fail: 1}, flow.WithMaxAttempts(3))
+	ok := w.Add("ok", intxArgs{}) // shares the grouped completer; its write must survive
+	w.Add("after", jobs.NoopArgs{}, flow.After(x, ok))
+	runID, err := b.flow.Start(b.ctx, w)
+	require.NoError(t, err)
+
+	run := b.wait(t, runID)
+	require.Equal(t, flow.RunStateCompleted, run.State)
+
+	rows, err := b.pool.Query(b.ctx, "SELECT node, attempt FROM intx_log ORDER BY node, attempt")
+	require.NoError(t, err)
+	var got []string
+	for rows.Next() {
+		var node string
+		var attempt int
+		require.NoError(t, rows.Scan(&node, &attempt))
+		got = append(got, fmt.Sprintf("%s@%d", node, attempt))
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, []string{"ok@1", "x@2"}, got, "attempt 1 of x must leave no row")
+
+	x2 := b.nodes(t, runID)["x"]
+	require.Equal(t, "completed", x2.State)
+	require.Equal(t, 2, x2.Attempt)
+	require.Equal(t, 1, x2.Errors)
+	require.Contains(t, x2.LastError, `node "x": completion transaction`)
+	require.Contains(t, x2.LastError, errIntx.Error())
+	assertInvariants(t, b.ctx, b.pool, runID)
+}

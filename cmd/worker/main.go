@@ -1,0 +1,212 @@
+// Command worker is htdag's single binary: it migrates the database, works
+// flow nodes (River jobs), starts runs from JSON specs, waits for them and
+// shows their state.
+//
+//	worker migrate
+//	worker run [--queue NAME=MAXWORKERS]...
+//	worker start FILE|-
+//	worker wait RUN_ID [--timeout D]
+//	worker status RUN_ID [--json]
+//
+// Exit codes: 0 success; 1 failure (an invalid spec, a run that failed or was
+// cancelled, any other error); `worker wait` exits 2 on a timeout or an error,
+// so scripts can tell "the run failed" from "we do not know".
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
+)
+
+// defaultDatabaseURL is used when neither --database-url nor DATABASE_URL is
+// given: a local server with trust authentication, as in development.
+const defaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+
+// app holds what every subcommand shares: the global flags, the loggers made
+// from them, and the output streams (swappable so that commands write where
+// they are told, not straight to os.Stdout).
+type app struct {
+	databaseURL string
+	logFormat   string
+	logLevel    string
+	maxConns    int32
+
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+
+	// log is the process logger; slog wraps it for libraries that take a
+	// *slog.Logger (River, migrations), so all output shares one format.
+	log  zerolog.Logger
+	slog *slog.Logger
+}
+
+// exitError carries a specific exit code out of a command. Commands return
+// it instead of calling os.Exit so that deferred cleanup (pools, listeners)
+// still runs. A nil err means "exit with code, print nothing more".
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+func main() {
+	// The first SIGINT/SIGTERM cancels ctx: `run` then shuts down gracefully,
+	// other commands stop waiting. `run` handles a second signal itself.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := execute(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// execute runs the command line args and returns the process exit code.
+func execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := a.rootCommand()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintln(stderr, "worker:", ee.err)
+		}
+		return ee.code
+	}
+	fmt.Fprintln(stderr, "worker:", err)
+	return 1
+}
+
+func (a *app) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "worker",
+		Short: "htdag: a Postgres-native workflow engine",
+		Long: `worker is htdag's single binary. Runs are DAGs whose nodes are River jobs;
+all state lives in PostgreSQL, so any number of workers can share a database.`,
+		// Errors are printed once, by execute, with the right exit code;
+		// usage is printed only for flag and argument mistakes (see below).
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return a.setupLogging()
+		},
+	}
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return usageError(cmd, err)
+	})
+
+	dbDefault := os.Getenv("DATABASE_URL")
+	if dbDefault == "" {
+		dbDefault = defaultDatabaseURL
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.databaseURL, "database-url", dbDefault, "PostgreSQL URL (default: $DATABASE_URL, else a local server)")
+	pf.StringVar(&a.logFormat, "log-format", "json", "log format on stderr: json or console")
+	pf.StringVar(&a.logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
+	pf.Int32Var(&a.maxConns, "max-conns", 20, "maximum connections in the worker's pool")
+	// Show the URL flag's default without leaking a password from the env.
+	root.PersistentFlags().Lookup("database-url").DefValue = redactURL(dbDefault)
+
+	root.AddCommand(
+		a.migrateCommand(),
+		a.runCommand(),
+		a.startCommand(),
+		a.waitCommand(),
+		a.statusCommand(),
+		// BENCH: the `bench` subcommand is added here later
+		// (a.benchCommand(), in cmd/worker/bench.go).
+	)
+	return root
+}
+
+// usageError reports a command-line mistake with the command's usage, so the
+// user sees what was expected. `wait` maps it to exit code 2 itself.
+func usageError(cmd *cobra.Command, err error) error {
+	return fmt.Errorf("%w\n\n%s", err, strings.TrimRight(cmd.UsageString(), "\n"))
+}
+
+// setupLogging builds the zerolog logger from the flags. JSON is the default
+// because workers run under process supervisors that collect structured logs;
+// console is for people.
+func (a *app) setupLogging() error {
+	level, err := zerolog.ParseLevel(strings.ToLower(a.logLevel))
+	if err != nil || level == zerolog.NoLevel {
+		return fmt.Errorf("--log-level %q: want trace, debug, info, warn, error or disabled", a.logLevel)
+	}
+	var w io.Writer
+	switch a.logFormat {
+	case "json":
+		w = a.stderr
+	case "console":
+		w = zerolog.ConsoleWriter{Out: a.stderr, TimeFormat: "15:04:05.000"}
+	default:
+		return fmt.Errorf("--log-format %q: want json or console", a.logFormat)
+	}
+	// Millisecond timestamps: node steps take milliseconds, seconds would
+	// make the order of events unreadable.
+	zerolog.TimeFieldFormat = "2006-01-02T15:04:05.000Z07:00"
+	a.log = zerolog.New(w).Level(level).With().Timestamp().Logger()
+	a.slog = slog.New(zerolog.NewSlogHandler(a.log))
+	return nil
+}
+
+// openPool connects to the database and checks the connection at once, so a
+// wrong URL fails here with a clear message rather than deep inside River.
+func (a *app) openPool(ctx context.Context) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(a.databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("--database-url: %w", err)
+	}
+	if a.maxConns < 1 {
+		return nil, fmt.Errorf("--max-conns must be at least 1, got %d", a.maxConns)
+	}
+	cfg.MaxConns = a.maxConns
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to %s: %w", redactURL(a.databaseURL), err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := pool.Ping(pingCtx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connecting to %s: %w", redactURL(a.databaseURL), err)
+	}
+	return pool, nil
+}
+
+// redactURL names the server and database without the password, for logs and
+// error messages.
+func redactURL(raw string) string {
+	cfg, err := pgxpool.ParseConfig(raw)
+	if err != nil {
+		return "(unparseable database URL)"
+	}
+	c := cfg.ConnConfig
+	return fmt.Sprintf("postgres://%s@%s:%d/%s", c.User, c.Host, c.Port, c.Database)
+}

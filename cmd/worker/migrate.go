@@ -1,0 +1,45 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/htdag/htdag/migrations"
+)
+
+// migrateCommand applies River's and htdag's migrations. migrations.Up takes
+// an advisory lock, so several processes (e.g. every replica at boot) may
+// run it at once; all but the first find nothing to do.
+func (a *app) migrateCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "migrate",
+		Short: "Apply River's and htdag's database migrations (safe to re-run)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			pool, err := a.openPool(ctx)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+
+			res, err := migrations.Up(ctx, pool, a.slog)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if len(res.RiverVersions) == 0 && len(res.Applied) == 0 {
+				fmt.Fprintln(out, "database is up to date")
+				return nil
+			}
+			for _, v := range res.RiverVersions {
+				fmt.Fprintf(out, "applied river %03d\n", v)
+			}
+			for _, m := range res.Applied {
+				fmt.Fprintf(out, "applied htdag %04d_%s\n", m.Version, m.Name)
+			}
+			return nil
+		},
+	}
+}

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
+
+	"github.com/htdag/htdag/flow"
+	"github.com/htdag/htdag/jobs"
+)
+
+// hardStopTimeout bounds the wait for cancelled jobs to return after the
+// grace period ran out; a job that ignores its context must not keep the
+// process alive forever (River will rescue it later as a stuck job).
+const hardStopTimeout = 10 * time.Second
+
+// runOptions are `worker run`'s flags.
+type runOptions struct {
+	queues            []string
+	maxWorkers        int
+	fetchCooldown     time.Duration
+	fetchPollInterval time.Duration
+	shutdownTimeout   time.Duration
+}
+
+func (a *app) runCommand() *cobra.Command {
+	var o runOptions
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Work flow nodes (River jobs) until SIGINT/SIGTERM",
+		Long: `run works flow nodes with the built-in kinds (noop, sleep, echo, fail).
+
+On SIGINT or SIGTERM it stops fetching and lets running jobs finish for up to
+--shutdown-timeout; jobs still running then are cancelled and left for River
+to retry. A second signal skips the rest of the grace period.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.run(cmd, &o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&o.queues, "queue", nil,
+		fmt.Sprintf("queue to work as NAME=MAXWORKERS; repeatable (default %s=%d)", river.QueueDefault, flow.DefaultMaxWorkers))
+	f.IntVar(&o.maxWorkers, "max-workers", flow.DefaultMaxWorkers,
+		"jobs worked at once on the default queue (adds it when --queue names other queues)")
+	f.DurationVar(&o.fetchCooldown, "fetch-cooldown", flow.DefaultFetchCooldown, "least time between two fetches of a queue")
+	f.DurationVar(&o.fetchPollInterval, "fetch-poll-interval", flow.DefaultFetchPollInterval, "fetch this often even without a wake-up")
+	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "grace period for running jobs on shutdown before they are cancelled")
+	return cmd
+}
+
+// queueConfig works out the queues from the flags: --queue entries when
+// given, else the default queue; --max-workers sizes the default queue.
+func (o *runOptions) queueConfig(maxWorkersSet bool) (map[string]river.QueueConfig, error) {
+	queues := map[string]river.QueueConfig{}
+	for _, q := range o.queues {
+		name, n, ok := strings.Cut(q, "=")
+		name = strings.TrimSpace(name)
+		workers, err := strconv.Atoi(strings.TrimSpace(n))
+		if !ok || name == "" || err != nil || workers < 1 {
+			return nil, fmt.Errorf("--queue %q: want NAME=MAXWORKERS with MAXWORKERS at least 1", q)
+		}
+		if _, dup := queues[name]; dup {
+			return nil, fmt.Errorf("--queue %q: queue %s given twice", q, name)
+		}
+		queues[name] = river.QueueConfig{MaxWorkers: workers}
+	}
+	if o.maxWorkers < 1 {
+		return nil, fmt.Errorf("--max-workers must be at least 1, got %d", o.maxWorkers)
+	}
+	if _, named := queues[river.QueueDefault]; named && maxWorkersSet {
+		return nil, fmt.Errorf("--max-workers and --queue %s=N both size the default queue; give one", river.QueueDefault)
+	}
+	if len(queues) == 0 || maxWorkersSet {
+		queues[river.QueueDefault] = river.QueueConfig{MaxWorkers: o.maxWorkers}
+	}
+	return queues, nil
+}
+
+func (a *app) run(cmd *cobra.Command, o *runOptions) error {
+	// Flags first: a mistake there should not need a database to report.
+	queues, err := o.queueConfig(cmd.Flags().Changed("max-workers"))
+	if err != nil {
+		return usageError(cmd, err)
+	}
+	if o.shutdownTimeout < 0 {
+		return usageError(cmd, fmt.Errorf("--shutdown-timeout must not be negative"))
+	}
+
+	// ctx ends at the first signal. River must not see that: cancelling the
+	// context given to Start cancels running jobs at once, while we want them
+	// to finish within the grace period. So River and the pool get a context
+	// without the cancellation, and shutdown is driven from here.
+	ctx := cmd.Context()
+	bg := context.WithoutCancel(ctx)
+
+	pool, err := a.openPool(ctx)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+
+	workers := river.NewWorkers()
+	jobs.Register(workers)
+	config := flow.RiverConfig(pool, workers)
+	config.Queues = queues
+	config.FetchCooldown = o.fetchCooldown
+	config.FetchPollInterval = o.fetchPollInterval
+	config.Logger = a.slog
+
+	client, err := river.NewClient(riverpgxv5.New(pool), config)
+	if err != nil {
+		return fmt.Errorf("configuring River: %w", err)
+	}
+	if err := client.Start(bg); err != nil {
+		return fmt.Errorf("starting River: %w", err)
+	}
+
+	queueDict := zerolog.Dict()
+	names := make([]string, 0, len(queues))
+	for name := range queues {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		queueDict.Int(name, queues[name].MaxWorkers)
+	}
+	a.log.Info().
+		Str("database", redactURL(a.databaseURL)).
+		Int32("max_conns", a.maxConns).
+		Dict("queues", queueDict).
+		Stringer("fetch_cooldown", o.fetchCooldown).
+		Stringer("fetch_poll_interval", o.fetchPollInterval).
+		Stringer("shutdown_timeout", o.shutdownTimeout).
+		Strs("kinds", []string{jobs.NoopArgs{}.Kind(), jobs.SleepArgs{}.Kind(), jobs.EchoArgs{}.Kind(), jobs.FailArgs{}.Kind()}).
+		Int("pid", os.Getpid()).
+		Msg("worker started")
+
+	select {
+	case <-ctx.Done():
+	case <-client.Stopped():
+		return errors.New("river client stopped unexpectedly")
+	}
+	return a.shutdown(client, o.shutdownTimeout)
+}
+
+// shutdown stops the client: first gracefully (no new fetches, running jobs
+// finish) for up to grace, then by cancelling running jobs so that River
+// records them as errored and retries them later, elsewhere.
+func (a *app) shutdown(client *river.Client[pgx.Tx], grace time.Duration) error {
+	// A second signal ends the grace period early.
+	again := make(chan os.Signal, 1)
+	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(again)
+
+	a.log.Info().Stringer("grace", grace).Msg("shutting down: waiting for running jobs")
+	stopCtx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	go func() {
+		select {
+		case sig := <-again:
+			a.log.Warn().Str("signal", sig.String()).Msg("second signal: cancelling running jobs")
+			cancel()
+		case <-stopCtx.Done():
+		}
+	}()
+	if err := client.Stop(stopCtx); err == nil {
+		a.log.Info().Msg("worker stopped")
+		return nil
+	}
+
+	a.log.Warn().Msg("grace period over: cancelling running jobs, River will retry them")
+	hardCtx, hardCancel := context.WithTimeout(context.Background(), hardStopTimeout)
+	defer hardCancel()
+	if err := client.StopAndCancel(hardCtx); err != nil {
+		return fmt.Errorf("jobs still running %s after cancellation; exiting anyway: %w", hardStopTimeout, err)
+	}
+	a.log.Info().Msg("worker stopped (running jobs cancelled)")
+	return nil
+}

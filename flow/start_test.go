@@ -61,8 +61,18 @@ func TestStartRejectsInvalidSpec(t *testing.T) {
 	t.Parallel()
 
 	// Every case is rejected with nothing written, so they share one database
-	// and each checks that it is still empty.
+	// and each checks that it is still empty. The cases run one after the
+	// other (not in parallel) so that a case that wrongly writes fails alone:
+	// it empties the database again when it fails.
 	b := setup(t)
+	resetOnFailure := func(t *testing.T) {
+		t.Cleanup(func() {
+			if t.Failed() {
+				_, err := b.pool.Exec(b.ctx, "TRUNCATE flow.run, flow.node, river_job")
+				require.NoError(t, err)
+			}
+		})
+	}
 
 	id129 := strings.Repeat("x", 129)
 	tests := []struct {
@@ -281,6 +291,18 @@ func TestStartRejectsInvalidSpec(t *testing.T) {
 			problem: `node "a": "at" must be a timestamp string such as "2026-01-02T15:04:05Z"`,
 		},
 		{
+			// PostgreSQL reads "infinity" as a timestamp; a node scheduled
+			// at infinity never starts and its run never finishes.
+			name:    "AtInfinity",
+			spec:    `{"nodes": [{"id": "a", "kind": "noop", "at": "infinity"}]}`,
+			problem: `node "a": "at" must be a timestamp string such as "2026-01-02T15:04:05Z"`,
+		},
+		{
+			name:    "AtMinusInfinity",
+			spec:    `{"nodes": [{"id": "a", "kind": "noop", "at": "-infinity"}]}`,
+			problem: `node "a": "at" must be a timestamp string such as "2026-01-02T15:04:05Z"`,
+		},
+		{
 			name:    "AtNotAString",
 			spec:    `{"nodes": [{"id": "a", "kind": "noop", "at": 1767366245}]}`,
 			problem: `node "a": "at" must be a timestamp string such as "2026-01-02T15:04:05Z"`,
@@ -288,9 +310,8 @@ func TestStartRejectsInvalidSpec(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-
 			t.Run("SQL", func(t *testing.T) {
+				resetOnFailure(t)
 				var runID int64
 				err := b.pool.QueryRow(b.ctx, "SELECT flow.start($1::jsonb)", tt.spec).Scan(&runID)
 				requireSQLSpecError(t, err, tt.problem)
@@ -298,6 +319,7 @@ func TestStartRejectsInvalidSpec(t *testing.T) {
 			})
 
 			t.Run("StartJSON", func(t *testing.T) {
+				resetOnFailure(t)
 				_, err := b.flow.StartJSON(b.ctx, []byte(tt.spec))
 				requireSpecError(t, err, tt.problem)
 				requireNoRows(t, b.ctx, b.pool)
@@ -305,6 +327,7 @@ func TestStartRejectsInvalidSpec(t *testing.T) {
 
 			if tt.build != nil {
 				t.Run("Builder", func(t *testing.T) {
+					resetOnFailure(t)
 					problem := tt.problem
 					if tt.goProblem != "" {
 						problem = tt.goProblem

@@ -14,12 +14,17 @@
 
 -- A timestamp parsed from text, or NULL when the text is not one. STRICT, so a
 -- missing value never enters the exception block (which costs a subtransaction).
+-- 'infinity' and '-infinity' parse but are not times a node can wait for (a
+-- node at infinity would never start and its run never finish): NULL too.
 CREATE FUNCTION flow.parse_time(p_text text) RETURNS timestamptz
 LANGUAGE plpgsql STABLE STRICT
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    v timestamptz;
 BEGIN
-    RETURN p_text::timestamptz;
+    v := p_text::timestamptz;
+    RETURN CASE WHEN isfinite(v) THEN v END;
 EXCEPTION WHEN others THEN
     RETURN NULL;
 END;

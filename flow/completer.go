@@ -112,8 +112,20 @@ func (c *completer) flush(batch []*completion) {
 		_, err = c.pool.Exec(ctx, completeSQL, ids, outputs)
 	} else {
 		err = pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
+			// InTx writes commit only with their node's completion: lock the
+			// jobs that have them and skip those no longer running (rescued,
+			// cancelled or changed by hand), which completeSQL would skip too.
+			running, err := lockRunning(ctx, tx, batch)
+			if err != nil {
+				return err
+			}
 			for i, r := range batch {
 				if len(r.node.txFuncs) == 0 {
+					continue
+				}
+				if !running[r.node.jobID] {
+					errs[i] = fmt.Errorf("htdag: node %q: job %d is no longer running; its completion and InTx writes were not committed",
+						r.node.meta.NodeID, r.node.jobID)
 					continue
 				}
 				errs[i] = runInSavepoint(ctx, tx, r.node)
@@ -122,7 +134,7 @@ func (c *completer) flush(batch []*completion) {
 			if len(ids) == 0 {
 				return nil
 			}
-			_, err := tx.Exec(ctx, completeSQL, ids, outputs)
+			_, err = tx.Exec(ctx, completeSQL, ids, outputs)
 			return err
 		})
 	}
@@ -156,6 +168,30 @@ func completionParams(batch []*completion, errs []error) ([]int64, []*string) {
 		}
 	}
 	return ids, outputs
+}
+
+// lockRunning locks, in id order, the jobs of the batch's nodes that have
+// InTx functions and returns those still running.
+func lockRunning(ctx context.Context, tx pgx.Tx, batch []*completion) (map[int64]bool, error) {
+	var ids []int64
+	for _, r := range batch {
+		if len(r.node.txFuncs) > 0 {
+			ids = append(ids, r.node.jobID)
+		}
+	}
+	rows, err := tx.Query(ctx, `SELECT id FROM public.river_job WHERE id = ANY ($1) AND state = 'running' ORDER BY id FOR UPDATE`, ids)
+	if err != nil {
+		return nil, err
+	}
+	locked, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, err
+	}
+	running := make(map[int64]bool, len(locked))
+	for _, id := range locked {
+		running[id] = true
+	}
+	return running, nil
 }
 
 func runInSavepoint(ctx context.Context, tx pgx.Tx, nc *nodeContext) error {

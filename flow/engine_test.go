@@ -1,10 +1,15 @@
 package flow_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"testing"
+	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
 	"github.com/stretchr/testify/require"
 
 	"github.com/htdag/htdag/flow"
@@ -311,5 +316,64 @@ func TestInTxErrorRollsBackAndRetries(t *testing.T) {
 	require.Equal(t, 1, x2.Errors)
 	require.Contains(t, x2.LastError, `node "x": completion transaction`)
 	require.Contains(t, x2.LastError, errIntx.Error())
+	assertInvariants(t, b.ctx, b.pool, runID)
+}
+
+// rescuedArgs is a node whose job stops being 'running' while it works, as
+// when River's rescuer takes back a job it believes stuck, or an operator
+// changes its state (kind "rescued"). Its InTx write must then not commit:
+// the node was not completed, and it will run again.
+type rescuedArgs struct{}
+
+func (rescuedArgs) Kind() string { return "rescued" }
+
+type rescuedWorker struct {
+	river.WorkerDefaults[rescuedArgs]
+	pool *pgxpool.Pool
+}
+
+func (w *rescuedWorker) Work(ctx context.Context, job *river.Job[rescuedArgs]) error {
+	if err := flow.InTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, "INSERT INTO intx_log (job_id, node, attempt) VALUES ($1, 'rescued', $2)", job.ID, job.Attempt)
+		return err
+	}); err != nil {
+		return err
+	}
+	// What River's rescuer does to a stuck job (retry it in an hour).
+	_, err := w.pool.Exec(ctx, `UPDATE river_job SET state = 'retryable', scheduled_at = now() + interval '1 hour'
+		WHERE id = $1 AND state = 'running'`, job.ID)
+	return err
+}
+
+// InTx writes commit together with the node's completion or not at all: when
+// the job is no longer running at completion time, nothing is completed and
+// the write must not commit either.
+func TestInTxWriteNotCommittedWhenJobNoLongerRunning(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	_, err := b.pool.Exec(b.ctx, intxLogDDL)
+	require.NoError(t, err)
+
+	workers := newRiverWorkers(newTestWorkers())
+	river.AddWorker(workers, &rescuedWorker{pool: b.pool})
+	config := flow.RiverConfig(b.pool, workers)
+	config.Logger = riverLogger
+	config.TestOnly = true
+	mw := config.Middleware[0].(*flow.Middleware)
+	startRiverClient(t, b.pool, config)
+
+	w := flow.New("rescued")
+	x := w.Add("x", rescuedArgs{})
+	w.Add("after", jobs.NoopArgs{}, flow.After(x))
+	runID, err := b.flow.Start(b.ctx, w)
+	require.NoError(t, err)
+
+	require.Eventually(t, func() bool { return mw.Stats().Completions == 1 }, 20*time.Second, 5*time.Millisecond,
+		"the middleware never tried to complete x")
+
+	var rows int
+	require.NoError(t, b.pool.QueryRow(b.ctx, "SELECT count(*) FROM intx_log").Scan(&rows))
+	require.Zero(t, rows, "x's InTx write committed although x was not completed")
+	require.Equal(t, map[string]string{"x": "retryable", "after": "pending"}, b.states(t, runID))
 	assertInvariants(t, b.ctx, b.pool, runID)
 }

@@ -164,7 +164,8 @@ func (a *app) setupLogging() error {
 	case "json":
 		w = a.stderr
 	case "console":
-		w = zerolog.ConsoleWriter{Out: a.stderr, TimeFormat: "15:04:05.000"}
+		// Colours only on a terminal: escape codes garble log files.
+		w = zerolog.ConsoleWriter{Out: a.stderr, TimeFormat: "15:04:05.000", NoColor: !isTerminal(a.stderr)}
 	default:
 		return fmt.Errorf("--log-format %q: want json or console", a.logFormat)
 	}
@@ -174,6 +175,16 @@ func (a *app) setupLogging() error {
 	a.log = zerolog.New(w).Level(level).With().Timestamp().Logger()
 	a.slog = slog.New(zerolog.NewSlogHandler(a.log))
 	return nil
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 // openPool connects to the database and checks the connection at once, so a

@@ -1,0 +1,52 @@
+# htdag developer tasks. `make help` lists them; each target's comment is
+# after its "##".
+#
+# Targets that need a database get one from scripts/ensure-postgres.sh (it
+# honours a reachable $DATABASE_URL, else finds or starts a local server).
+# Its output is eval'd in the same shell line as the command, so the
+# DATABASE_URL it exports reaches that command.
+
+GO ?= go
+BIN := bin/worker
+WITH_DB = env=$$(scripts/ensure-postgres.sh) && eval "$$env" &&
+
+.DEFAULT_GOAL := help
+.PHONY: help build test migrate run demo bench fmt vet lint clean stop-postgres
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+build: ## build the worker binary into bin/worker
+	$(GO) build -o $(BIN) ./cmd/worker
+
+test: ## run all tests (with -race) against PostgreSQL, starting it if needed
+	@$(WITH_DB) $(GO) test -race -count=1 ./...
+
+migrate: build ## apply River's and htdag's migrations to $DATABASE_URL
+	@$(WITH_DB) $(BIN) migrate
+
+run: build ## work flow nodes in the foreground (Ctrl-C stops gracefully)
+	@$(WITH_DB) exec $(BIN) --log-format console run
+
+demo: ## migrate, start a worker, run examples/diamond.json to the end, show it
+	@scripts/demo.sh
+
+bench: ## run the benchmark (worker bench)
+	@$(WITH_DB) $(GO) run ./cmd/worker bench
+
+fmt: ## format the Go code in place
+	$(GO) fmt ./...
+
+vet: ## go vet every package
+	$(GO) vet ./...
+
+lint: ## fail on unformatted files, then go vet
+	@unformatted=$$(gofmt -l $$($(GO) list -f '{{.Dir}}' ./...)); \
+	if [ -n "$$unformatted" ]; then echo "not gofmt'ed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+clean: ## remove build output (bin/)
+	rm -rf bin
+
+stop-postgres: ## stop the private cluster ensure-postgres.sh may have started
+	@scripts/stop-postgres.sh

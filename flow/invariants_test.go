@@ -12,6 +12,7 @@ import (
 // keeps for a run (migrations/0001_flow_core.sql):
 //
 //   - flow.node.waiting = number of the node's parents whose job is not completed
+//   - no node left pending (except to be cancelled) while waiting > 0
 //   - flow.run.unfinished = nodes not completed, cancelled or discarded
 //   - flow.run.failed = nodes cancelled or discarded
 //   - a finished run has unfinished = 0 (and an unfinished one is not finished)
@@ -45,6 +46,15 @@ func assertInvariants(t *testing.T, ctx context.Context, pool *pgxpool.Pool, run
 		t.Errorf("run %d: node %q has waiting = %d, but %d of its parents are not completed", runID, node, waiting, want)
 	}
 	require.NoError(t, rows.Err())
+
+	// Order: a node that left pending (other than by being cancelled) had all
+	// its parents completed first.
+	var early []string
+	require.NoError(t, pool.QueryRow(ctx, `
+		SELECT coalesce(array_agg(n.node_id ORDER BY n.job_id), '{}')
+		  FROM flow.node n JOIN river_job j ON j.id = n.job_id
+		 WHERE n.run_id = $1 AND n.waiting > 0 AND j.state NOT IN ('pending', 'cancelled')`, runID).Scan(&early))
+	require.Empty(t, early, "run %d: nodes released before all their parents completed", runID)
 
 	// Every node's job must exist (the tests never run River's cleaner), or
 	// the counts below would be meaningless.

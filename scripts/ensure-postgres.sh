@@ -10,8 +10,10 @@
 # needed. A server counts only if we can log in, not merely if it answers.
 # Only the export line goes to stdout; everything else goes to stderr.
 #
+# The private cluster gets the first free port from 55432 up when it is
+# created (so several checkouts can each have one) and keeps it.
 # HTDAG_PG_PRIVATE=1 skips straight to the private cluster; HTDAG_PGDATA and
-# HTDAG_PGPORT move it.
+# HTDAG_PGPORT (at creation) move it.
 set -euo pipefail
 # shellcheck source=scripts/postgres-lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/postgres-lib.sh"
@@ -82,9 +84,31 @@ try_existing() {
     fi
 }
 
+# port_in_use PORT: anything listening on 127.0.0.1:PORT, PostgreSQL or not.
+port_in_use() {
+    (: <>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# free_port prints HTDAG_PGPORT, or the first free port from 55432 up: not
+# 5432, so it never collides with a system server that merely refused us.
+free_port() {
+    local p
+    if [ -n "${HTDAG_PGPORT:-}" ]; then
+        echo "$HTDAG_PGPORT"
+        return
+    fi
+    for p in $(seq 55432 55531); do
+        if ! port_in_use "$p"; then
+            echo "$p"
+            return
+        fi
+    done
+    die "no free port in 55432-55531 for the private cluster"
+}
+
 # 4. The private cluster.
 private_cluster() {
-    local bindir root data sock logfile status
+    local bindir root data sock logfile status port
     bindir=$(pg_bindir) || die "no PostgreSQL server binaries (initdb) found"
     root=$(pg_root)
     data=$root/data sock=$root/run logfile=$root/log
@@ -101,7 +125,8 @@ private_cluster() {
     fi
 
     if [ ! -s "$data/PG_VERSION" ]; then
-        log "creating a private cluster in $data (port $PG_PORT, log $logfile)"
+        port=$(free_port)
+        log "creating a private cluster in $data (port $port, log $logfile)"
         rm -rf "$data"
         mkdir -p "$data" "$sock"
         if [ "$(id -u)" -eq 0 ]; then chown postgres: "$data" "$sock"; fi
@@ -113,20 +138,26 @@ private_cluster() {
 
 # htdag private cluster (scripts/ensure-postgres.sh)
 listen_addresses = '127.0.0.1'
-port = $PG_PORT
+port = $port
 unix_socket_directories = '$sock'
 max_connections = 300
 CONF
     fi
     mkdir -p "$sock"
     if [ "$(id -u)" -eq 0 ]; then chown postgres: "$sock"; fi
+    # The port chosen at creation (the last setting wins, as in PostgreSQL).
+    port=$(sed -n -E 's/^[[:space:]]*port[[:space:]]*=[[:space:]]*([0-9]+).*/\1/p' "$data/postgresql.conf" | tail -n 1)
+    [ -n "$port" ] || die "no port setting in $data/postgresql.conf"
 
     status=0
     as_pg "$bindir/pg_ctl" -D "$data" status </dev/null >/dev/null 2>&1 || status=$?
     if [ "$status" -eq 0 ]; then
         log "private cluster in $data is running"
     else
-        log "starting the private cluster in $data (log $logfile)"
+        if port_in_use "$port"; then
+            die "port $port of the private cluster in $data is taken by another process; stop it, or remove $root to start afresh"
+        fi
+        log "starting the private cluster in $data (port $port, log $logfile)"
         # -l sends the server's output to the log, so nothing holds our
         # stdout open (eval "$(...)" waits for it to close).
         as_pg "$bindir/pg_ctl" -D "$data" -l "$logfile" -w -t 60 start </dev/null >&2 ||
@@ -134,8 +165,8 @@ CONF
     fi
 
     local url
-    url=$(local_url "$PG_PORT")
-    wait_ready "$PG_PORT" && can_login "$url" || die "the private cluster on port $PG_PORT does not accept connections (see $logfile)"
+    url=$(local_url "$port")
+    wait_ready "$port" && can_login "$url" || die "the private cluster on port $port does not accept connections (see $logfile)"
     use "$url"
 }
 

@@ -3,9 +3,6 @@
 # the private cluster lives and how to run PostgreSQL's programs.
 
 HTDAG_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-# Port of the private cluster: not 5432, so it never collides with a system
-# server that merely refused us.
-PG_PORT=${HTDAG_PGPORT:-55432}
 
 log() { echo "${0##*/}: $*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -38,15 +35,15 @@ pg_tool() {
 }
 
 # as_pg runs a command as the server's owner: PostgreSQL refuses to run as
-# root, so root runs it as the `postgres` OS user; anyone else runs it as
-# themselves.
+# root, so root runs it as the `postgres` OS user (from /, as the current
+# directory may be closed to that user); anyone else runs it as themselves.
 as_pg() {
     if [ "$(id -u)" -ne 0 ]; then
         "$@"
     elif command -v runuser >/dev/null 2>&1; then
-        runuser -u postgres -- "$@"
+        (cd / && runuser -u postgres -- "$@")
     else
-        su -s /bin/sh postgres -c "$(printf '%q ' "$@")"
+        (cd / && su -s /bin/sh postgres -c "$(printf '%q ' "$@")")
     fi
 }
 
@@ -56,7 +53,10 @@ as_pg() {
 # checkout is used instead. HTDAG_PGDATA overrides both.
 pg_root() {
     if [ -n "${HTDAG_PGDATA:-}" ]; then
-        echo "$HTDAG_PGDATA"
+        case $HTDAG_PGDATA in
+            /*) echo "$HTDAG_PGDATA" ;;
+            *) echo "$PWD/$HTDAG_PGDATA" ;;
+        esac
     elif [ "$(id -u)" -eq 0 ] && id postgres >/dev/null 2>&1 && ! as_pg test -x "$HTDAG_ROOT"; then
         echo "/tmp/htdag-pgdata-$(printf '%s' "$HTDAG_ROOT" | cksum | cut -d' ' -f1)"
     else

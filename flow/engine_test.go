@@ -377,3 +377,62 @@ func TestInTxWriteNotCommittedWhenJobNoLongerRunning(t *testing.T) {
 	require.Equal(t, map[string]string{"x": "retryable", "after": "pending"}, b.states(t, runID))
 	assertInvariants(t, b.ctx, b.pool, runID)
 }
+
+// Nodes may be listed before the nodes they depend on, so job ids need not
+// follow the DAG's order.
+func TestEngineSpecOrderNotTopological(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	startRiver(t, b.pool, newTestWorkers())
+
+	runID := b.startSQL(t, `{"nodes": [
+		{"id": "d", "kind": "echo", "deps": ["b", "c"]},
+		{"id": "c", "kind": "echo", "deps": ["a"]},
+		{"id": "b", "kind": "echo", "deps": ["a"]},
+		{"id": "a", "kind": "echo"}]}`)
+	require.Equal(t, map[string]string{"a": "available", "b": "pending", "c": "pending", "d": "pending"}, b.states(t, runID))
+
+	run := b.wait(t, runID)
+	require.Equal(t, flow.RunStateCompleted, run.State)
+	var out map[string]jobs.EchoOutput
+	require.NoError(t, json.Unmarshal(run.Output, &out))
+	require.Len(t, out["d"].Parents, 2)
+	assertInvariants(t, b.ctx, b.pool, runID)
+}
+
+// A dependency listed twice is one edge: the child waits for it once.
+func TestStartDuplicateDepIsOneEdge(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+
+	runID := b.startSQL(t, `{"nodes": [
+		{"id": "a", "kind": "noop"},
+		{"id": "b", "kind": "noop", "deps": ["a", "a"]}]}`)
+	require.Equal(t, 1, b.nodes(t, runID)["b"].Waiting)
+
+	b.complete(t, runID, "a")
+	require.Equal(t, "available", b.states(t, runID)["b"])
+	assertInvariants(t, b.ctx, b.pool, runID)
+}
+
+// A released child whose "at" is still ahead becomes scheduled, not
+// available; one whose "at" has passed becomes available.
+func TestReleaseRespectsAt(t *testing.T) {
+	t.Parallel()
+	b := setup(t) // no workers
+
+	future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	past := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	runID := b.startSQL(t, fmt.Sprintf(`{"nodes": [
+		{"id": "a", "kind": "noop"},
+		{"id": "later", "kind": "noop", "deps": ["a"], "at": %q},
+		{"id": "now", "kind": "noop", "deps": ["a"], "at": %q},
+		{"id": "root-later", "kind": "noop", "at": %q}]}`, future, past, future))
+	require.Equal(t, map[string]string{"a": "available", "later": "pending", "now": "pending", "root-later": "scheduled"},
+		b.states(t, runID))
+
+	b.complete(t, runID, "a")
+	require.Equal(t, map[string]string{"a": "completed", "later": "scheduled", "now": "available", "root-later": "scheduled"},
+		b.states(t, runID))
+	assertInvariants(t, b.ctx, b.pool, runID)
+}

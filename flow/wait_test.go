@@ -48,6 +48,7 @@ func TestWaitFailedRunReturnsFailed(t *testing.T) {
 	require.Equal(t, flow.RunStateFailed, run.State)
 	require.Equal(t, 2, run.Failed)
 	require.JSONEq(t, `{}`, string(run.Output))
+	assertInvariants(t, b.ctx, b.pool, runID)
 }
 
 // Wait on a running run returns when the run finishes, through the
@@ -94,6 +95,7 @@ func TestWaitRunningRunReturnsWhenFinished(t *testing.T) {
 	require.Equal(t, runID, r.run.ID)
 	require.Equal(t, flow.RunStateCompleted, r.run.State)
 	require.Zero(t, r.run.Unfinished)
+	assertInvariants(t, b.ctx, b.pool, runID)
 }
 
 // Several Waits at once each get their own run.

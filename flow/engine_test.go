@@ -436,3 +436,45 @@ func TestReleaseRespectsAt(t *testing.T) {
 		b.states(t, runID))
 	assertInvariants(t, b.ctx, b.pool, runID)
 }
+
+// Many runs worked at once: grouped completions then complete nodes of
+// several runs in one statement, and each run must still be released and
+// counted on its own.
+func TestEngineManyRunsAtOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	_, mw := startRiver(t, b.pool, newTestWorkers())
+
+	const runs = 20
+	runIDs := make([]int64, runs)
+	err := pgx.BeginFunc(b.ctx, b.pool, func(tx pgx.Tx) error {
+		for i := range runIDs {
+			w := flow.New(fmt.Sprintf("run%02d", i)).Input(i)
+			a := w.Add("a", jobs.EchoArgs{})
+			mid := make([]*flow.Node, 10)
+			for j := range mid {
+				mid[j] = w.Add(fmt.Sprintf("m%d", j), jobs.EchoArgs{"j": j}, flow.After(a))
+			}
+			w.Add("z", jobs.EchoArgs{}, flow.After(mid...))
+			var err error
+			if runIDs[i], err = b.flow.StartTx(b.ctx, tx, w); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	require.NoError(t, err)
+
+	for i, runID := range runIDs {
+		run := b.wait(t, runID)
+		require.Equal(t, flow.RunStateCompleted, run.State, "run %d", i)
+		var out map[string]jobs.EchoOutput
+		require.NoError(t, json.Unmarshal(run.Output, &out))
+		require.JSONEq(t, fmt.Sprint(i), string(out["z"].Input), "run %d saw another run's input", i)
+		require.Len(t, out["z"].Parents, 10)
+		assertInvariants(t, b.ctx, b.pool, runID)
+	}
+	s := mw.Stats()
+	require.EqualValues(t, runs*12, s.Completions)
+	t.Logf("%d completions in %d commits", s.Completions, s.Commits)
+}

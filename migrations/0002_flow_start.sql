@@ -30,8 +30,14 @@ EXCEPTION WHEN others THEN
 END;
 $$;
 
--- Returns the text of the first problem with the spec, or NULL when it is valid.
-CREATE FUNCTION flow.spec_problem(spec jsonb, max_nodes integer DEFAULT NULL) RETURNS text
+-- Checks a spec. problem is the first problem found (NULL when the spec is
+-- valid); for a valid spec, ids are the node ids in spec order and
+-- edge_parent/edge_child the dependencies as 1-based node ordinals, sorted by
+-- (parent, child) and without duplicates. flow.start inserts from these, so
+-- the spec is parsed once.
+CREATE FUNCTION flow.spec_check(spec jsonb, max_nodes integer DEFAULT NULL,
+                                OUT problem text, OUT ids text[],
+                                OUT edge_parent integer[], OUT edge_child integer[])
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 -- Large specs make the planner's row estimates for jsonb functions huge:
@@ -45,7 +51,6 @@ DECLARE
     v_n       integer;
     v_max     integer;
     v_problem text;
-    v_ids     text[];
     v_ep      integer[];
     v_ec      integer[];
     v_indeg   integer[];
@@ -59,7 +64,8 @@ DECLARE
     v_pos     integer;
 BEGIN
     IF spec IS NULL OR jsonb_typeof(spec) <> 'object' THEN
-        RETURN 'the spec must be a JSON object';
+        problem := 'the spec must be a JSON object';
+        RETURN;
     END IF;
 
     SELECT format('unknown key %s (allowed: name, input, nodes)', to_json(k))
@@ -68,28 +74,33 @@ BEGIN
      WHERE k <> ALL (ARRAY['name', 'input', 'nodes'])
      ORDER BY k LIMIT 1;
     IF v_problem IS NOT NULL THEN
-        RETURN v_problem;
+        problem := v_problem;
+        RETURN;
     END IF;
 
     IF spec ? 'name' AND (jsonb_typeof(spec -> 'name') <> 'string' OR length(spec ->> 'name') > 200) THEN
-        RETURN '"name" must be a string of at most 200 characters';
+        problem := '"name" must be a string of at most 200 characters';
+        RETURN;
     END IF;
 
     v_nodes := spec -> 'nodes';
     IF v_nodes IS NULL OR jsonb_typeof(v_nodes) <> 'array' THEN
-        RETURN '"nodes" must be an array of nodes';
+        problem := '"nodes" must be an array of nodes';
+        RETURN;
     END IF;
     v_n := jsonb_array_length(v_nodes);
     IF v_n = 0 THEN
-        RETURN 'the workflow has no nodes';
+        problem := 'the workflow has no nodes';
+        RETURN;
     END IF;
     v_max := coalesce(max_nodes, nullif(current_setting('flow.max_nodes', true), '')::integer, 100000);
     IF v_n > v_max THEN
-        RETURN format('the workflow has %s nodes, more than the limit of %s (setting flow.max_nodes)', v_n, v_max);
+        problem := format('the workflow has %s nodes, more than the limit of %s (setting flow.max_nodes)', v_n, v_max);
+        RETURN;
     END IF;
 
     -- Each node on its own, first problem in spec order.
-    SELECT s.problem INTO v_problem FROM (
+    SELECT s.problem INTO problem FROM (
         SELECT x.i, CASE
             WHEN jsonb_typeof(x.e) <> 'object' THEN
                 format('node #%s must be a JSON object', x.i)
@@ -130,64 +141,64 @@ BEGIN
     ) s
      WHERE s.problem IS NOT NULL
      ORDER BY s.i LIMIT 1;
-    IF v_problem IS NOT NULL THEN
-        RETURN v_problem;
+    IF problem IS NOT NULL THEN
+        RETURN;
     END IF;
 
-    SELECT format('node id %s is used more than once', to_json(e ->> 'id'))
-      INTO v_problem
-      FROM jsonb_array_elements(v_nodes) WITH ORDINALITY AS x(e, i)
-     GROUP BY e ->> 'id'
-    HAVING count(*) > 1
-     ORDER BY min(i) LIMIT 1;
-    IF v_problem IS NOT NULL THEN
-        RETURN v_problem;
-    END IF;
-
-    -- Dependencies on unknown nodes, and the edges as node ordinals.
-    SELECT array_agg(e ->> 'id' ORDER BY i) INTO v_ids
+    -- The ids in spec order; duplicates.
+    SELECT array_agg(e ->> 'id' ORDER BY i) INTO ids
       FROM jsonb_array_elements(v_nodes) WITH ORDINALITY AS x(e, i);
-
-    WITH ids AS (
-        SELECT e ->> 'id' AS id, i FROM jsonb_array_elements(v_nodes) WITH ORDINALITY AS x(e, i)
-    ), deps AS (
-        SELECT DISTINCT c.i AS child_i, c.id AS child, d.dep
-          FROM jsonb_array_elements(v_nodes) WITH ORDINALITY AS x(e, i)
-          JOIN ids c ON c.i = x.i
-         CROSS JOIN LATERAL jsonb_array_elements_text(x.e -> 'deps') AS d(dep)
-    )
-    SELECT format('node %s depends on unknown node %s', to_json(deps.child), to_json(deps.dep))
-      INTO v_problem
-      FROM deps
-     WHERE NOT EXISTS (SELECT 1 FROM ids WHERE ids.id = deps.dep)
-     ORDER BY deps.child_i LIMIT 1;
-    IF v_problem IS NOT NULL THEN
-        RETURN v_problem;
+    SELECT format('node id %s is used more than once', to_json(t.id))
+      INTO problem
+      FROM unnest(ids) WITH ORDINALITY AS t(id, i)
+     GROUP BY t.id
+    HAVING count(*) > 1
+     ORDER BY min(t.i) LIMIT 1;
+    IF problem IS NOT NULL THEN
+        RETURN;
     END IF;
 
-    WITH ids AS (
-        SELECT e ->> 'id' AS id, i FROM jsonb_array_elements(v_nodes) WITH ORDINALITY AS x(e, i)
-    ), edges AS (
-        SELECT DISTINCT p.i::integer AS p, x.i::integer AS c
-          FROM jsonb_array_elements(v_nodes) WITH ORDINALITY AS x(e, i)
-         CROSS JOIN LATERAL jsonb_array_elements_text(x.e -> 'deps') AS d(dep)
-          JOIN ids p ON p.id = d.dep
-    )
-    SELECT array_agg(p ORDER BY p, c), array_agg(c ORDER BY p, c) INTO v_ep, v_ec FROM edges;
-    IF v_ep IS NULL THEN
-        RETURN NULL; -- no edges, no cycle
+    -- The edges as ordinals; a dependency on an unknown id gets a NULL
+    -- parent, which sorts last.
+    SELECT array_agg(m.p ORDER BY m.p, m.c), array_agg(m.c ORDER BY m.p, m.c)
+      INTO edge_parent, edge_child
+      FROM (SELECT DISTINCT t.i::integer AS p, d.c
+              FROM (SELECT x.i::integer AS c, dep
+                      FROM jsonb_array_elements(v_nodes) WITH ORDINALITY AS x(e, i)
+                     CROSS JOIN LATERAL jsonb_array_elements_text(x.e -> 'deps') AS dep) d
+              LEFT JOIN unnest(ids) WITH ORDINALITY AS t(id, i) ON t.id = d.dep) m;
+    IF edge_parent IS NULL THEN
+        RETURN; -- no edges, no cycle
+    END IF;
+    IF edge_parent[cardinality(edge_parent)] IS NULL THEN
+        SELECT format('node %s depends on unknown node %s', to_json(d.id), to_json(d.dep))
+          INTO problem
+          FROM (SELECT x.i, x.e ->> 'id' AS id, dep
+                  FROM jsonb_array_elements(v_nodes) WITH ORDINALITY AS x(e, i)
+                 CROSS JOIN LATERAL jsonb_array_elements_text(x.e -> 'deps') AS dep) d
+          LEFT JOIN unnest(ids) AS t(id) ON t.id = d.dep
+         WHERE t.id IS NULL
+         ORDER BY d.i LIMIT 1;
+        ids := NULL; edge_parent := NULL; edge_child := NULL;
+        RETURN;
     END IF;
 
-    -- Cycle check: Kahn's algorithm over the edges sorted by parent
-    -- (v_off[v]+1 .. v_off[v+1] are the positions of v's outgoing edges).
-    SELECT array_agg(coalesce(cnt, 0)::integer ORDER BY g) INTO v_indeg
-      FROM generate_series(1, v_n) AS g
-      LEFT JOIN (SELECT c, count(*) AS cnt FROM unnest(v_ec) AS c GROUP BY c) t ON t.c = g;
-    SELECT array_agg(coalesce(s, 0)::integer ORDER BY g) INTO v_off
-      FROM (SELECT g, sum(cnt) OVER (ORDER BY g) AS s
-              FROM generate_series(0, v_n) AS g
-              LEFT JOIN (SELECT p, count(*) AS cnt FROM unnest(v_ep) AS p GROUP BY p) t ON t.p = g) s;
-    -- v_off is 1-based over g = 0..n, so v's edges are v_off[v]+1 .. v_off[v+1].
+    -- Cycle check: Kahn's algorithm. Edges are sorted by parent, so node v's
+    -- outgoing edges sit at positions v_off[v]+1 .. v_off[v+1]. (Local
+    -- copies: element access on them is O(1).)
+    v_ec := edge_child;
+    v_ep := edge_parent;
+    v_indeg := array_fill(0, ARRAY[v_n]);
+    v_off := array_fill(0, ARRAY[v_n + 1]);
+    FOR k IN 1 .. cardinality(v_ec) LOOP
+        v_c := v_ec[k];
+        v_indeg[v_c] := v_indeg[v_c] + 1;
+        v_v := v_ep[k] + 1;
+        v_off[v_v] := v_off[v_v] + 1;
+    END LOOP;
+    FOR v IN 2 .. v_n + 1 LOOP
+        v_off[v] := v_off[v] + v_off[v - 1];
+    END LOOP;
 
     v_queue := array_fill(0, ARRAY[v_n]);
     FOR v IN 1 .. v_n LOOP
@@ -209,7 +220,7 @@ BEGIN
         END LOOP;
     END LOOP;
     IF v_tail = v_n THEN
-        RETURN NULL;
+        RETURN;
     END IF;
 
     -- Name one cycle: every node left has an unprocessed parent; walk parents
@@ -217,9 +228,9 @@ BEGIN
     SELECT min(g) INTO v_v FROM generate_series(1, v_n) AS g WHERE v_indeg[g] > 0;
     v_path := ARRAY[v_v];
     LOOP
-        SELECT v_ep[k] INTO v_c
-          FROM generate_subscripts(v_ec, 1) AS k
-         WHERE v_ec[k] = v_v AND v_indeg[v_ep[k]] > 0
+        SELECT e.p INTO v_c
+          FROM unnest(v_ep, v_ec) AS e(p, c)
+         WHERE e.c = v_v AND v_indeg[e.p] > 0
          LIMIT 1;
         v_pos := array_position(v_path, v_c);
         IF v_pos IS NOT NULL THEN
@@ -229,42 +240,61 @@ BEGIN
         v_path := v_path || v_c;
         v_v := v_c;
     END LOOP;
-    RETURN format('dependency cycle: %s (each node depends on the one before it)',
-                  (SELECT string_agg(v_ids[v_path[k]], ' -> ' ORDER BY k DESC)
-                     FROM generate_subscripts(v_path, 1) AS k));
+    problem := format('dependency cycle: %s (each node depends on the one before it)',
+                      (SELECT string_agg(n.id, ' -> ' ORDER BY p.k DESC)
+                         FROM unnest(v_path) WITH ORDINALITY AS p(v, k)
+                         JOIN unnest(ids) WITH ORDINALITY AS n(id, i) ON n.i = p.v));
+    ids := NULL; edge_parent := NULL; edge_child := NULL;
 END;
+$$;
+COMMENT ON FUNCTION flow.spec_check(jsonb, integer) IS 'Checks a workflow spec: the first problem, or (when valid) its ids and edges as ordinals. Used by flow.start.';
+
+-- Returns the text of the first problem with the spec, or NULL when it is valid.
+CREATE FUNCTION flow.spec_problem(spec jsonb, max_nodes integer DEFAULT NULL) RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT (flow.spec_check(spec, max_nodes)).problem;
 $$;
 COMMENT ON FUNCTION flow.spec_problem(jsonb, integer) IS 'The first problem with a workflow spec, or NULL when flow.start would accept it.';
 
 CREATE FUNCTION flow.start(spec jsonb, max_nodes integer DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
-SET jit = off            -- see flow.spec_problem
+SET jit = off            -- see flow.spec_check
 SET work_mem = '64MB'
 AS $$
 DECLARE
-    v_problem text;
+    v_check   record;
     v_run_id  bigint;
     v_nodes   jsonb := spec -> 'nodes';
+    v_n       integer;
+    v_ids     text[];
+    v_ep      integer[];
+    v_ec      integer[];
+    v_jobs    bigint[];
+    v_order   text[];
     v_queues  text[];
 BEGIN
-    v_problem := flow.spec_problem(spec, max_nodes);
-    IF v_problem IS NOT NULL THEN
-        RAISE EXCEPTION 'invalid workflow spec: %', v_problem
+    SELECT * INTO v_check FROM flow.spec_check(spec, max_nodes);
+    IF v_check.problem IS NOT NULL THEN
+        RAISE EXCEPTION 'invalid workflow spec: %', v_check.problem
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'see "Workflow spec" in the htdag README';
     END IF;
+    v_ids := v_check.ids;
+    v_ep := v_check.edge_parent;
+    v_ec := v_check.edge_child;
+    v_n := cardinality(v_ids);
 
     INSERT INTO flow.run (name, input, node_count, unfinished)
-    VALUES (coalesce(spec ->> 'name', ''), spec -> 'input', jsonb_array_length(v_nodes), jsonb_array_length(v_nodes))
+    VALUES (coalesce(spec ->> 'name', ''), spec -> 'input', v_n, v_n)
     RETURNING id INTO v_run_id;
 
     -- Roots are available (or scheduled when "at" is in the future); every
-    -- other node waits as pending, which River never fetches.
-    WITH x AS (
-        SELECT e, i, flow.parse_time(e ->> 'at') AS at
-          FROM jsonb_array_elements(v_nodes) WITH ORDINALITY AS t(e, i)
-    ), ins AS (
+    -- other node waits as pending, which River never fetches. Rows go in in
+    -- spec order, so ascending job ids follow the spec (checked below).
+    WITH ins AS (
         INSERT INTO public.river_job (args, kind, max_attempts, metadata, priority, queue, state, scheduled_at)
         SELECT coalesce(x.e -> 'args', '{}'::jsonb),
                x.e ->> 'kind',
@@ -276,30 +306,35 @@ BEGIN
                     WHEN x.at > now() THEN 'scheduled'::public.river_job_state
                     ELSE 'available'::public.river_job_state END,
                coalesce(x.at, now())
-          FROM x
+          FROM (SELECT e, i, flow.parse_time(e ->> 'at') AS at
+                  FROM jsonb_array_elements(v_nodes) WITH ORDINALITY AS t(e, i)) x
          ORDER BY x.i
         RETURNING id, metadata ->> 'flow_node' AS node_id, state, queue
-    ), edges AS (
-        SELECT DISTINCT x.e ->> 'id' AS child, d.dep AS parent
-          FROM x CROSS JOIN LATERAL jsonb_array_elements_text(x.e -> 'deps') AS d(dep)
-    ), par AS (
-        SELECT e.child, array_agg(p.id ORDER BY p.id) AS ids
-          FROM edges e JOIN ins p ON p.node_id = e.parent GROUP BY e.child
-    ), chi AS (
-        SELECT e.parent, array_agg(c.id ORDER BY c.id) AS ids
-          FROM edges e JOIN ins c ON c.node_id = e.child GROUP BY e.parent
-    ), nodes AS (
-        INSERT INTO flow.node (job_id, run_id, node_id, parents, children, waiting)
-        SELECT i.id, v_run_id, i.node_id, coalesce(par.ids, '{}'), coalesce(chi.ids, '{}'), coalesce(cardinality(par.ids), 0)
-          FROM ins i
-          LEFT JOIN par ON par.child = i.node_id
-          LEFT JOIN chi ON chi.parent = i.node_id
-        RETURNING job_id
     )
-    SELECT array_agg(DISTINCT ins.queue) FILTER (WHERE ins.state = 'available')
-      INTO v_queues
-      FROM ins
-     WHERE (SELECT count(*) FROM nodes) > 0;
+    SELECT array_agg(id ORDER BY id), array_agg(node_id ORDER BY id),
+           array_agg(DISTINCT queue) FILTER (WHERE state = 'available')
+      INTO v_jobs, v_order, v_queues
+      FROM ins;
+    IF v_order IS DISTINCT FROM v_ids THEN
+        RAISE EXCEPTION 'htdag: internal error: job ids were not assigned in spec order';
+    END IF;
+
+    -- Edges map ordinals to job ids through joins, not array subscripts
+    -- (a subscript on a large array parameter can copy the whole array).
+    INSERT INTO flow.node (job_id, run_id, node_id, parents, children, waiting)
+    WITH n AS (
+        SELECT * FROM unnest(v_jobs, v_ids) WITH ORDINALITY AS n(job_id, node_id, i)
+    ), e AS (
+        SELECT pj.job_id AS parent, cj.job_id AS child
+          FROM unnest(v_ep, v_ec) AS e(p, c)
+          JOIN n pj ON pj.i = e.p
+          JOIN n cj ON cj.i = e.c
+    )
+    SELECT n.job_id, v_run_id, n.node_id,
+           coalesce(par.ids, '{}'), coalesce(chi.ids, '{}'), coalesce(cardinality(par.ids), 0)
+      FROM n
+      LEFT JOIN (SELECT child, array_agg(parent ORDER BY parent) AS ids FROM e GROUP BY child) par ON par.child = n.job_id
+      LEFT JOIN (SELECT parent, array_agg(child ORDER BY child) AS ids FROM e GROUP BY parent) chi ON chi.parent = n.job_id;
 
     -- Wake River's producers for each queue that got runnable roots.
     PERFORM pg_notify('public.river_insert', json_build_object('queue', q)::text)

@@ -1,7 +1,6 @@
 package flow_test
 
 import (
-	"os"
 	"testing"
 	"time"
 
@@ -152,26 +151,11 @@ func TestFailureRetriedNodeCompletesRun(t *testing.T) {
 	assertInvariants(t, b.ctx, b.pool, runID)
 }
 
-// knownBug skips a test that shows an engine bug not fixed yet (see the
-// test's comment) unless HTDAG_KNOWN_BUGS is set, so the suite stays green
-// while the bug is on record.
-func knownBug(t *testing.T, what string) {
-	t.Helper()
-	if os.Getenv("HTDAG_KNOWN_BUGS") == "" {
-		t.Skip("known engine bug (set HTDAG_KNOWN_BUGS=1 to run): " + what)
-	}
-}
-
-// Known bug: deleting an unfinished node's job (River's JobDelete, River UI,
-// or DELETE in psql) is not seen by the release trigger, which fires on
-// UPDATE only. The node's children wait forever and the run never finishes
-// (unfinished stays > 0). River's cleaner deletes only finalized jobs, so it
-// is safe; suggested fix: a BEFORE DELETE trigger on river_job that refuses
-// to delete a flow node's job unless it is completed, cancelled or discarded
-// (or treats the delete as a cancel).
-func TestKnownBugJobDeleteOfPendingNodeStrandsRun(t *testing.T) {
+// Deleting an unfinished node's job (River's JobDelete, River UI, or DELETE
+// in psql) would leave its children waiting forever; flow_guard_delete
+// refuses it, and the run goes on.
+func TestJobDeleteOfUnfinishedNodeIsRefused(t *testing.T) {
 	t.Parallel()
-	knownBug(t, "JobDelete of an unfinished node strands its run")
 	b := setup(t)
 
 	runID := b.startSQL(t, `{"nodes": [
@@ -179,29 +163,19 @@ func TestKnownBugJobDeleteOfPendingNodeStrandsRun(t *testing.T) {
 		{"id": "b", "kind": "noop", "deps": ["a"]},
 		{"id": "c", "kind": "noop", "deps": ["b"]}]}`)
 	_, deleteErr := insertOnlyRiver(t, b.pool).JobDelete(b.ctx, b.jobID(t, runID, "b"))
-	b.complete(t, runID, "a")
+	require.ErrorContains(t, deleteErr, `node "b" of run`)
+	require.ErrorContains(t, deleteErr, "cancel it rather than delete it")
 
-	if deleteErr != nil {
-		// Refusing the delete is a fix: the run is intact.
-		assertInvariants(t, b.ctx, b.pool, runID)
-		return
-	}
-	// Otherwise the delete must have ended the nodes below and the run.
-	run := b.getRun(t, runID)
-	require.True(t, run.State.Finished(), "run %d is %s with %d unfinished nodes and nothing that can run",
-		runID, run.State, run.Unfinished)
+	b.complete(t, runID, "a")
+	require.Equal(t, "available", b.states(t, runID)["b"])
+	assertInvariants(t, b.ctx, b.pool, runID)
 }
 
-// Known bug: River's JobRetry on a node the trigger cancelled (because its
-// parent failed) makes it available although its parent never completed
-// (waiting > 0): it runs without its parent's output, out of order. The same
-// holds for any UPDATE that moves a pending or cancelled node to available.
-// Suggested fix: in flow.on_river_job_update, put back to 'pending' (or
-// refuse) any flow node that leaves pending/cancelled for
-// available/scheduled/retryable while its waiting > 0.
-func TestKnownBugJobRetryOfCancelledNodeRunsBeforeParent(t *testing.T) {
+// River's JobRetry on a node the trigger cancelled (because its parent
+// failed) would run it without its parent's output; flow_guard_runnable
+// refuses any move to a runnable state while a parent has not completed.
+func TestJobRetryOfNodeWithUnfinishedParentIsRefused(t *testing.T) {
 	t.Parallel()
-	knownBug(t, "JobRetry of a cascade-cancelled node releases it before its parent completed")
 	b := setup(t)
 
 	runID := b.startSQL(t, `{"nodes": [
@@ -213,8 +187,8 @@ func TestKnownBugJobRetryOfCancelledNodeRunsBeforeParent(t *testing.T) {
 	require.Equal(t, "cancelled", b.states(t, runID)["b"])
 
 	_, err = rc.JobRetry(b.ctx, b.jobID(t, runID, "b"))
-	if err == nil {
-		require.NotEqual(t, "available", b.states(t, runID)["b"], "b is runnable although its parent a was cancelled")
-	}
+	require.ErrorContains(t, err, `node "b" of run`)
+	require.ErrorContains(t, err, "1 of its parents have not completed")
+	require.Equal(t, "cancelled", b.states(t, runID)["b"])
 	assertInvariants(t, b.ctx, b.pool, runID)
 }

@@ -19,12 +19,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
@@ -126,7 +128,7 @@ all state lives in PostgreSQL, so any number of workers can share a database.`,
 		dbDefault = defaultDatabaseURL
 	}
 	pf := root.PersistentFlags()
-	pf.StringVar(&a.databaseURL, "database-url", dbDefault, "PostgreSQL URL (default: $DATABASE_URL, else a local server)")
+	pf.StringVar(&a.databaseURL, "database-url", dbDefault, "PostgreSQL URL; $DATABASE_URL when set")
 	pf.StringVar(&a.logFormat, "log-format", "json", "log format on stderr: json or console")
 	pf.StringVar(&a.logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
 	pf.Int32Var(&a.maxConns, "max-conns", 20, "maximum connections in the worker's pool")
@@ -177,6 +179,16 @@ func (a *app) setupLogging() error {
 	return nil
 }
 
+// migrateHint adds what to do when the database lacks River's or htdag's
+// tables or functions: the usual cause is a database nobody migrated yet.
+func migrateHint(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "3F000" || pgErr.Code == "42883") {
+		return fmt.Errorf("%w (is the database migrated? run `worker migrate`)", err)
+	}
+	return err
+}
+
 // isTerminal reports whether w is a character device (a terminal).
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
@@ -211,13 +223,16 @@ func (a *app) openPool(ctx context.Context) (*pgxpool.Pool, error) {
 	return pool, nil
 }
 
-// redactURL names the server and database without the password, for logs and
-// error messages.
+// redactURL hides the password of a database URL, for logs, help and error
+// messages. A keyword/value DSN is summarised instead.
 func redactURL(raw string) string {
+	if u, err := url.Parse(raw); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		return u.Redacted()
+	}
 	cfg, err := pgxpool.ParseConfig(raw)
 	if err != nil {
 		return "(unparseable database URL)"
 	}
 	c := cfg.ConnConfig
-	return fmt.Sprintf("postgres://%s@%s:%d/%s", c.User, c.Host, c.Port, c.Database)
+	return fmt.Sprintf("user=%s host=%s port=%d dbname=%s", c.User, c.Host, c.Port, c.Database)
 }

@@ -126,7 +126,7 @@ func (a *app) run(cmd *cobra.Command, o *runOptions) error {
 		return fmt.Errorf("configuring River: %w", err)
 	}
 	if err := client.Start(bg); err != nil {
-		return fmt.Errorf("starting River: %w", err)
+		return fmt.Errorf("starting River: %w", migrateHint(err))
 	}
 
 	queueDict := zerolog.Dict()

@@ -39,9 +39,9 @@ func (a *app) startCommand() *cobra.Command {
 				var specErr *flow.SpecError
 				if errors.As(err, &specErr) {
 					// The message already says "invalid workflow spec: ...".
-					return &exitError{code: 1, err: fmt.Errorf("%s: %w", args[0], err)}
+					return &exitError{code: 1, err: fmt.Errorf("%s: %w", specName(args[0]), err)}
 				}
-				return fmt.Errorf("starting run: %w", err)
+				return fmt.Errorf("starting run: %w", migrateHint(err))
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), runID)
 			return nil
@@ -64,10 +64,18 @@ func (a *app) readSpec(name string) ([]byte, error) {
 	}
 	spec, err := io.ReadAll(io.LimitReader(r, maxSpecBytes+1))
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", name, err)
+		return nil, fmt.Errorf("reading %s: %w", specName(name), err)
 	}
 	if len(spec) > maxSpecBytes {
-		return nil, fmt.Errorf("reading %s: the spec is larger than %d MB", name, maxSpecBytes>>20)
+		return nil, fmt.Errorf("reading %s: the spec is larger than %d MB", specName(name), maxSpecBytes>>20)
 	}
 	return spec, nil
+}
+
+// specName names the spec's source in messages.
+func specName(arg string) string {
+	if arg == "-" {
+		return "stdin"
+	}
+	return arg
 }

@@ -88,11 +88,11 @@ func (a *app) statusCommand() *cobra.Command {
 			client := flow.NewClient(pool, nil)
 			run, err := client.GetRun(ctx, runID)
 			if err != nil {
-				return fmt.Errorf("run %d: %w", runID, err)
+				return fmt.Errorf("run %d: %w", runID, migrateHint(err))
 			}
 			nodes, err := client.Nodes(ctx, runID)
 			if err != nil {
-				return fmt.Errorf("run %d: reading nodes: %w", runID, err)
+				return fmt.Errorf("run %d: reading nodes: %w", runID, migrateHint(err))
 			}
 			if asJSON {
 				return writeStatusJSON(cmd.OutOrStdout(), run, nodes, time.Now())

@@ -74,7 +74,12 @@ func (a *app) wait(cmd *cobra.Command, arg string, timeout time.Duration) (int, 
 		defer cancel()
 	}
 	client := flow.NewClient(pool, nil)
-	run, err := client.Wait(waitCtx, runID)
+	// Read the run first: an unknown run or an unmigrated database fails
+	// here at once with a clear error, and a finished run needs no LISTEN.
+	run, err := client.GetRun(waitCtx, runID)
+	if err == nil && !run.State.Finished() {
+		run, err = client.Wait(waitCtx, runID)
+	}
 	switch {
 	case err == nil:
 	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
@@ -87,7 +92,7 @@ func (a *app) wait(cmd *cobra.Command, arg string, timeout time.Duration) (int, 
 	case ctx.Err() != nil:
 		return waitUnknown, fmt.Errorf("run %d: wait interrupted", runID)
 	default:
-		return waitUnknown, err
+		return waitUnknown, fmt.Errorf("run %d: %w", runID, migrateHint(err))
 	}
 
 	out := cmd.OutOrStdout()

@@ -305,6 +305,26 @@ func TestMigrateFreshDatabaseConcurrently(t *testing.T) {
 	require.Equal(t, len(all), versions)
 }
 
+func TestUnmigratedDatabaseSaysToMigrate(t *testing.T) {
+	t.Parallel()
+	url := emptyDatabase(t)
+	for _, tc := range []struct {
+		args  []string
+		stdin string
+		code  int
+	}{
+		{[]string{"start", "-"}, `{"nodes": [{"id": "a", "kind": "noop"}]}`, 1},
+		{[]string{"wait", "--timeout", "30s", "1"}, "", 2}, // fails at once, no hang
+		{[]string{"status", "1"}, "", 1},
+		{[]string{"run"}, "", 1},
+	} {
+		res := cli(t, tc.stdin, append([]string{"--database-url", url}, tc.args...)...)
+		require.Equal(t, tc.code, res.code, "%v: stdout %q stderr %q", tc.args, res.stdout, res.stderr)
+		require.Empty(t, res.stdout, "%v", tc.args)
+		require.Contains(t, res.stderr, "run `worker migrate`", "%v", tc.args)
+	}
+}
+
 func TestEndToEndDiamond(t *testing.T) {
 	t.Parallel()
 	pool := testdb.New(t)

@@ -70,17 +70,16 @@ func (h *waitHandler) HandleNotification(ctx context.Context, n *pgconn.Notifica
 	return h.check(ctx, conn)
 }
 
+// check reads the run and delivers it once finished. Any error ends the
+// Wait: pgxlisten would only log it and Wait would hang until ctx ends.
 func (h *waitHandler) check(ctx context.Context, conn *pgx.Conn) error {
 	run, err := getRun(ctx, conn, h.runID)
 	if err != nil {
-		if err == ErrRunNotFound {
-			select {
-			case h.failed <- fmt.Errorf("run %d: %w", h.runID, err):
-			default:
-			}
-			return nil
+		select {
+		case h.failed <- fmt.Errorf("run %d: %w", h.runID, err):
+		default:
 		}
-		return err
+		return nil
 	}
 	if run.State.Finished() {
 		select {

@@ -141,8 +141,7 @@ all state lives in PostgreSQL, so any number of workers can share a database.`,
 		a.startCommand(),
 		a.waitCommand(),
 		a.statusCommand(),
-		// BENCH: the `bench` subcommand is added here later
-		// (a.benchCommand(), in cmd/worker/bench.go).
+		a.benchCommand(),
 	)
 	return root
 }

@@ -594,3 +594,29 @@ func TestQueueConfig(t *testing.T) {
 		require.Equal(t, tc.want, gotWorkers, tc.name)
 	}
 }
+
+// `worker bench --in-place` runs the chosen shapes on an empty migrated
+// database and prints a JSON report whose runs all completed (no timing is
+// asserted: speed is for `make bench`, not for tests).
+func TestBenchQuickJSON(t *testing.T) {
+	t.Parallel()
+	pool := testdb.New(t)
+	res := cli(t, "", db(pool, "bench", "--in-place", "--quick", "--shape", "chain,fanout", "--json")...)
+	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
+	var rep struct {
+		Results []struct {
+			Shape string `json:"shape"`
+			Nodes int    `json:"nodes"`
+		} `json:"results"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(res.stdout), &rep), "stdout: %s", res.stdout)
+	require.Len(t, rep.Results, 2)
+	require.Equal(t, "chain", rep.Results[0].Shape)
+	require.Equal(t, "fanout", rep.Results[1].Shape)
+	for _, r := range rep.Results {
+		require.Positive(t, r.Nodes, r.Shape)
+	}
+	var jobs int
+	require.NoError(t, pool.QueryRow(context.Background(), "SELECT count(*) FROM river_job").Scan(&jobs))
+	require.Zero(t, jobs, "bench leaves the tables empty")
+}

@@ -133,5 +133,3 @@ func (a *app) benchPool(ctx context.Context, inPlace bool) (*pgxpool.Pool, func(
 	a.log.Info().Str("database", name).Msg("benchmark runs in a scratch database, dropped at the end")
 	return pool, func() { pool.Close(); drop() }, nil
 }
-
-

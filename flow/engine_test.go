@@ -112,7 +112,7 @@ func TestEngineFanOutFanInThreeClients(t *testing.T) {
 
 	var mws []*flow.Middleware
 	for range 3 {
-		pool := b.newPool(t, 8)
+		pool := b.newPool(t, 6)
 		workers := newRiverWorkers(tw)
 		config := flow.RiverConfig(pool, workers)
 		config.Logger = riverLogger

@@ -38,7 +38,13 @@ func setup(t *testing.T) *testBundle {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	t.Cleanup(cancel)
-	pool := testdb.New(t)
+	// A small pool: tests run in parallel on one server shared with other
+	// packages' tests, and max_connections is finite.
+	cfg := testdb.Config(t)
+	cfg.MaxConns = 10
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close) // before the database is dropped (registered by testdb.Config)
 	return &testBundle{ctx: ctx, pool: pool, flow: flow.NewClient(pool, nil)}
 }
 

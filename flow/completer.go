@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -30,6 +31,7 @@ type completer struct {
 	queue       []*completion
 	flushing    bool
 	completions int64
+	failures    int64
 	commits     int64
 }
 
@@ -45,7 +47,7 @@ func newCompleter(pool *pgxpool.Pool) *completer {
 func (c *completer) stats() CompleterStats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return CompleterStats{Completions: c.completions, Commits: c.commits}
+	return CompleterStats{Completions: c.completions, Failures: c.failures, Commits: c.commits}
 }
 
 // complete queues nc's completion and returns once it committed (nil) or
@@ -72,10 +74,11 @@ func (c *completer) flushOnce() {
 	c.queue = c.queue[n:]
 	c.mu.Unlock()
 
-	c.flush(batch)
+	completed := c.flush(batch)
 
 	c.mu.Lock()
-	c.completions += int64(len(batch))
+	c.completions += completed
+	c.failures += int64(len(batch)) - completed
 	c.commits++
 	more := len(c.queue) > 0
 	if !more {
@@ -98,7 +101,9 @@ UPDATE public.river_job j
   FROM unnest($1::bigint[], $2::jsonb[]) AS c(id, output)
  WHERE j.id = c.id AND j.state = 'running'`
 
-func (c *completer) flush(batch []*completion) {
+// flush commits batch's completions and reports to each caller; it returns
+// how many jobs it completed.
+func (c *completer) flush(batch []*completion) int64 {
 	ctx, cancel := context.WithTimeout(context.Background(), completerTimeout)
 	defer cancel()
 
@@ -106,10 +111,15 @@ func (c *completer) flush(batch []*completion) {
 	errs := make([]error, len(batch))
 
 	hasTx := slices.ContainsFunc(batch, func(r *completion) bool { return len(r.node.txFuncs) > 0 })
-	var err error
+	var (
+		err       error
+		completed int64
+	)
 	if !hasTx {
 		ids, outputs := completionParams(batch, errs)
-		_, err = c.pool.Exec(ctx, completeSQL, ids, outputs)
+		var tag pgconn.CommandTag
+		tag, err = c.pool.Exec(ctx, completeSQL, ids, outputs)
+		completed = tag.RowsAffected()
 	} else {
 		err = pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
 			// InTx writes commit only with their node's completion: lock the
@@ -134,9 +144,13 @@ func (c *completer) flush(batch []*completion) {
 			if len(ids) == 0 {
 				return nil
 			}
-			_, err = tx.Exec(ctx, completeSQL, ids, outputs)
+			tag, err := tx.Exec(ctx, completeSQL, ids, outputs)
+			completed = tag.RowsAffected()
 			return err
 		})
+		if err != nil {
+			completed = 0
+		}
 	}
 	for i, r := range batch {
 		switch {
@@ -148,6 +162,7 @@ func (c *completer) flush(batch []*completion) {
 			r.done <- nil
 		}
 	}
+	return completed
 }
 
 // completionParams returns the ids and outputs of the batch's completions

@@ -368,7 +368,7 @@ func TestInTxWriteNotCommittedWhenJobNoLongerRunning(t *testing.T) {
 	runID, err := b.flow.Start(b.ctx, w)
 	require.NoError(t, err)
 
-	require.Eventually(t, func() bool { return mw.Stats().Completions == 1 }, 20*time.Second, 5*time.Millisecond,
+	require.Eventually(t, func() bool { return mw.Stats().Failures == 1 }, 20*time.Second, 5*time.Millisecond,
 		"the middleware never tried to complete x")
 
 	var rows int

@@ -161,7 +161,8 @@ func (m *Middleware) Work(ctx context.Context, job *rivertype.JobRow, doInner fu
 // CompleterStats counts the grouped completer's work since the middleware
 // was made.
 type CompleterStats struct {
-	Completions int64 // nodes completed
+	Completions int64 // jobs the completer moved to completed
+	Failures    int64 // completions it could not make (job no longer running, InTx or commit error)
 	Commits     int64 // statements or transactions that completed them
 }
 

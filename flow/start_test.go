@@ -288,24 +288,40 @@ func TestStartRejectsInvalidSpec(t *testing.T) {
 		{
 			name:    "AtNotATimestamp",
 			spec:    `{"nodes": [{"id": "a", "kind": "noop", "at": "soon"}]}`,
-			problem: `node "a": "at" must be a timestamp string such as "2026-01-02T15:04:05Z"`,
+			problem: `node "a": "at" must be an RFC 3339 timestamp with a zone, such as "2026-01-02T15:04:05Z"`,
 		},
 		{
 			// PostgreSQL reads "infinity" as a timestamp; a node scheduled
 			// at infinity never starts and its run never finishes.
 			name:    "AtInfinity",
 			spec:    `{"nodes": [{"id": "a", "kind": "noop", "at": "infinity"}]}`,
-			problem: `node "a": "at" must be a timestamp string such as "2026-01-02T15:04:05Z"`,
+			problem: `node "a": "at" must be an RFC 3339 timestamp with a zone, such as "2026-01-02T15:04:05Z"`,
 		},
 		{
 			name:    "AtMinusInfinity",
 			spec:    `{"nodes": [{"id": "a", "kind": "noop", "at": "-infinity"}]}`,
-			problem: `node "a": "at" must be a timestamp string such as "2026-01-02T15:04:05Z"`,
+			problem: `node "a": "at" must be an RFC 3339 timestamp with a zone, such as "2026-01-02T15:04:05Z"`,
+		},
+		{
+			// Forms that depend on the session's TimeZone or DateStyle.
+			name:    "AtWithoutZone",
+			spec:    `{"nodes": [{"id": "a", "kind": "noop", "at": "2030-01-02T15:04:05"}]}`,
+			problem: `node "a": "at" must be an RFC 3339 timestamp with a zone, such as "2026-01-02T15:04:05Z"`,
+		},
+		{
+			name:    "AtDateStyle",
+			spec:    `{"nodes": [{"id": "a", "kind": "noop", "at": "01/02/2030"}]}`,
+			problem: `node "a": "at" must be an RFC 3339 timestamp with a zone, such as "2026-01-02T15:04:05Z"`,
+		},
+		{
+			name:    "AtTomorrow",
+			spec:    `{"nodes": [{"id": "a", "kind": "noop", "at": "tomorrow"}]}`,
+			problem: `node "a": "at" must be an RFC 3339 timestamp with a zone, such as "2026-01-02T15:04:05Z"`,
 		},
 		{
 			name:    "AtNotAString",
 			spec:    `{"nodes": [{"id": "a", "kind": "noop", "at": 1767366245}]}`,
-			problem: `node "a": "at" must be a timestamp string such as "2026-01-02T15:04:05Z"`,
+			problem: `node "a": "at" must be an RFC 3339 timestamp with a zone, such as "2026-01-02T15:04:05Z"`,
 		},
 	}
 	for _, tt := range tests {

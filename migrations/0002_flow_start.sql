@@ -12,10 +12,12 @@
 -- message starting "invalid workflow spec:" that names the problem; nothing is
 -- written.
 
--- A timestamp parsed from text, or NULL when the text is not one. STRICT, so a
--- missing value never enters the exception block (which costs a subtransaction).
--- 'infinity' and '-infinity' parse but are not times a node can wait for (a
--- node at infinity would never start and its run never finish): NULL too.
+-- An RFC 3339 timestamp with its zone ("2026-01-02T15:04:05Z",
+-- "2026-01-02 15:04:05.5+02:00") parsed from text, or NULL when the text is
+-- not one. Other forms PostgreSQL accepts ("01/02/2030", "tomorrow", a time
+-- without a zone) depend on the session's DateStyle and TimeZone, so the same
+-- spec would mean different times through different connections. STRICT, so a
+-- missing value never enters the exception block (a subtransaction).
 CREATE FUNCTION flow.parse_time(p_text text) RETURNS timestamptz
 LANGUAGE plpgsql STABLE STRICT
 SET search_path = pg_catalog, pg_temp
@@ -23,6 +25,9 @@ AS $$
 DECLARE
     v timestamptz;
 BEGIN
+    IF p_text !~ '^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$' THEN
+        RETURN NULL;
+    END IF;
     v := p_text::timestamptz;
     RETURN CASE WHEN isfinite(v) THEN v END;
 EXCEPTION WHEN others THEN
@@ -135,7 +140,7 @@ BEGIN
                                            OR (x.e ->> 'max_attempts')::integer NOT BETWEEN 1 AND 32767) THEN
                 format('node %s: "max_attempts" must be an integer from 1 to 32767', to_json(x.e ->> 'id'))
             WHEN x.e ? 'at' AND (jsonb_typeof(x.e -> 'at') <> 'string' OR flow.parse_time(x.e ->> 'at') IS NULL) THEN
-                format('node %s: "at" must be a timestamp string such as "2026-01-02T15:04:05Z"', to_json(x.e ->> 'id'))
+                format('node %s: "at" must be an RFC 3339 timestamp with a zone, such as "2026-01-02T15:04:05Z"', to_json(x.e ->> 'id'))
             END AS problem
           FROM jsonb_array_elements(v_nodes) WITH ORDINALITY AS x(e, i)
     ) s

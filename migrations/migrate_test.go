@@ -1,0 +1,65 @@
+package migrations_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/htdag/htdag/internal/testdb"
+	"github.com/htdag/htdag/migrations"
+)
+
+// emptyPool is a pool on a brand-new, unmigrated database, dropped at the end.
+func emptyPool(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	ctx := context.Background()
+	// testdb's databases come migrated; start from one and wipe both schemas'
+	// objects so Up sees a database River and htdag have never touched.
+	pool := testdb.New(t)
+	_, err := pool.Exec(ctx, `DROP SCHEMA flow CASCADE; DROP SCHEMA public CASCADE; CREATE SCHEMA public;`)
+	require.NoError(t, err)
+	return pool
+}
+
+func TestUpAppliesEverythingOnceThenNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := emptyPool(t)
+
+	all, err := migrations.All()
+	require.NoError(t, err)
+	require.NotEmpty(t, all)
+
+	res, err := migrations.Up(ctx, pool, nil)
+	require.NoError(t, err)
+	require.NotEmpty(t, res.RiverVersions)
+	require.Len(t, res.Applied, len(all))
+
+	rows, err := pool.Query(ctx, "SELECT version FROM flow.schema_migration ORDER BY version")
+	require.NoError(t, err)
+	versions, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	require.NoError(t, err)
+	require.Len(t, versions, len(all))
+	for i, m := range all {
+		require.EqualValues(t, m.Version, versions[i])
+	}
+
+	again, err := migrations.Up(ctx, pool, nil)
+	require.NoError(t, err)
+	require.Empty(t, again.RiverVersions)
+	require.Empty(t, again.Applied)
+}
+
+func TestAllIsOrderedAndNamed(t *testing.T) {
+	t.Parallel()
+	all, err := migrations.All()
+	require.NoError(t, err)
+	for i, m := range all {
+		require.Equal(t, i+1, m.Version, "versions are 1, 2, 3, ... without gaps")
+		require.NotEmpty(t, m.Name)
+		require.NotEmpty(t, m.SQL)
+	}
+}

@@ -74,12 +74,9 @@ func (c *completer) flushOnce() {
 	c.queue = c.queue[n:]
 	c.mu.Unlock()
 
-	completed := c.flush(batch)
+	c.flush(batch)
 
 	c.mu.Lock()
-	c.completions += completed
-	c.failures += int64(len(batch)) - completed
-	c.commits++
 	more := len(c.queue) > 0
 	if !more {
 		c.flushing = false
@@ -101,9 +98,8 @@ UPDATE public.river_job j
   FROM unnest($1::bigint[], $2::jsonb[]) AS c(id, output)
  WHERE j.id = c.id AND j.state = 'running'`
 
-// flush commits batch's completions and reports to each caller; it returns
-// how many jobs it completed.
-func (c *completer) flush(batch []*completion) int64 {
+// flush commits batch's completions, counts them, and reports to each caller.
+func (c *completer) flush(batch []*completion) {
 	ctx, cancel := context.WithTimeout(context.Background(), completerTimeout)
 	defer cancel()
 
@@ -152,6 +148,11 @@ func (c *completer) flush(batch []*completion) int64 {
 			completed = 0
 		}
 	}
+	c.mu.Lock()
+	c.completions += completed
+	c.failures += int64(len(batch)) - completed
+	c.commits++
+	c.mu.Unlock()
 	for i, r := range batch {
 		switch {
 		case errs[i] != nil:
@@ -162,7 +163,6 @@ func (c *completer) flush(batch []*completion) int64 {
 			r.done <- nil
 		}
 	}
-	return completed
 }
 
 // completionParams returns the ids and outputs of the batch's completions

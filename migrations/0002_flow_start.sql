@@ -50,6 +50,9 @@ SET search_path = pg_catalog, pg_temp
 -- default work_mem spills the hash joins over the nodes to disk.
 SET jit = off
 SET work_mem = '64MB'
+-- Plan each statement once per session rather than on every start: for the
+-- small specs most runs have, planning was most of the cost.
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_nodes   jsonb;
@@ -268,6 +271,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 SET jit = off            -- see flow.spec_check
 SET work_mem = '64MB'
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_check   record;

@@ -108,7 +108,9 @@ DECLARE
     v_cascade bigint[];
     v_cruns   bigint[];
     v_notes   text[] := '{}';
-    v_fdelta  integer[];
+    v_rids    bigint[];  -- runs whose counts change, in id order
+    v_rfinal  integer[]; -- change to each one's unfinished
+    v_rfail   integer[]; -- change to each one's failed
     v_delta   integer;
 BEGIN
     -- The trigger's own updates of river_job (releases, cascaded cancels) are
@@ -149,13 +151,17 @@ BEGIN
         RETURN NULL;
     END IF;
 
-    -- Keep only real flow nodes, with their runs.
+    -- Keep only real flow nodes, with their runs. (One index pass over the
+    -- ids, then a join in memory: an index probe per row with "= ANY" in its
+    -- condition would cost the length of the array every time.)
+    WITH n AS MATERIALIZED (
+        SELECT job_id, run_id FROM flow.node WHERE job_id = ANY (v_ids)
+    )
     SELECT array_agg(t.id ORDER BY t.id), array_agg(n.run_id ORDER BY t.id),
            array_agg(t.os ORDER BY t.id), array_agg(t.ns ORDER BY t.id)
       INTO v_ids, v_runs, v_old, v_new
-      FROM flow.node n
-      JOIN unnest(v_ids, v_old, v_new) AS t(id, os, ns) ON t.id = n.job_id
-     WHERE n.job_id = ANY (v_ids);
+      FROM n
+      JOIN unnest(v_ids, v_old, v_new) AS t(id, os, ns) ON t.id = n.job_id;
     IF v_ids IS NULL THEN
         RETURN NULL;
     END IF;
@@ -226,18 +232,23 @@ BEGIN
     -- 3. Failure: cancel every pending node below a node that was cancelled
     --    or discarded. Independent branches are not below it and go on.
     IF v_failed IS NOT NULL THEN
+        -- Level by level (the graph is acyclic, so this ends within its
+        -- depth); a node reached by paths of several lengths is listed once
+        -- per level, and once in the end.
         v_front := v_failed;
         v_below := '{}';
         LOOP
             SELECT array_agg(DISTINCT ch) INTO v_front
               FROM flow.node p CROSS JOIN LATERAL unnest(p.children) AS ch
-             WHERE p.job_id = ANY (v_front) AND NOT (ch = ANY (v_below));
+             WHERE p.job_id = ANY (v_front);
             EXIT WHEN v_front IS NULL;
             v_below := v_below || v_front;
         END LOOP;
+        SELECT coalesce(array_agg(DISTINCT b), '{}') INTO v_below FROM unnest(v_below) AS b;
 
         IF v_below <> '{}' THEN
-            PERFORM 1 FROM public.river_job WHERE id = ANY (v_below) AND state = 'pending' ORDER BY id FOR UPDATE;
+            -- state as text, as in the release: probe the ids, not the state index.
+            PERFORM 1 FROM public.river_job WHERE id = ANY (v_below) AND state::text = 'pending' ORDER BY id FOR UPDATE;
             WITH c AS (
                 UPDATE public.river_job j
                    SET state = 'cancelled',
@@ -245,13 +256,12 @@ BEGIN
                        errors = array_append(j.errors, jsonb_build_object(
                            'at', now(), 'attempt', j.attempt, 'trace', '',
                            'error', 'htdag: cancelled because an upstream node failed'))
-                 WHERE j.id = ANY (v_below) AND j.state = 'pending'
-                RETURNING j.id
+                 WHERE j.id = ANY (v_below) AND j.state::text = 'pending'
+                RETURNING j.id, (j.metadata ->> 'flow_run')::bigint AS run_id
             )
-            SELECT array_agg(c.id), array_agg(n.run_id)
+            SELECT array_agg(c.id), array_agg(c.run_id)
               INTO v_cascade, v_cruns
-              FROM c JOIN flow.node n ON n.job_id = c.id
-             WHERE n.job_id = ANY (v_below);
+              FROM c;
 
             IF v_cascade IS NOT NULL THEN
                 v_ids  := v_ids || v_cascade;
@@ -266,7 +276,7 @@ BEGIN
     --    statement; finish a run whose unfinished count reaches zero, and
     --    reopen one that was finished.
     SELECT array_agg(s.run_id ORDER BY s.run_id), array_agg(s.dfinal ORDER BY s.run_id), array_agg(s.dfail ORDER BY s.run_id)
-      INTO v_cruns, v_cdelta, v_fdelta
+      INTO v_rids, v_rfinal, v_rfail
       FROM (SELECT t.run_id,
                    sum((t.os = ANY (v_final))::int - (t.ns = ANY (v_final))::int)::int AS dfinal,
                    sum((t.ns = ANY (v_failed_states))::int - (t.os = ANY (v_failed_states))::int)::int AS dfail
@@ -274,8 +284,8 @@ BEGIN
              GROUP BY t.run_id) s
      WHERE s.dfinal <> 0 OR s.dfail <> 0;
 
-    IF v_cruns IS NOT NULL THEN
-        PERFORM 1 FROM flow.run WHERE id = ANY (v_cruns) ORDER BY id FOR NO KEY UPDATE;
+    IF v_rids IS NOT NULL THEN
+        PERFORM 1 FROM flow.run WHERE id = ANY (v_rids) ORDER BY id FOR NO KEY UPDATE;
         WITH upd AS (
             UPDATE flow.run r
                SET unfinished  = r.unfinished + d.dfinal,
@@ -289,8 +299,8 @@ BEGIN
                    started_at  = coalesce(r.started_at, now()),
                    finished_at = CASE WHEN r.unfinished + d.dfinal > 0 THEN NULL ELSE coalesce(r.finished_at, now()) END,
                    output      = CASE WHEN r.unfinished + d.dfinal > 0 THEN NULL ELSE flow.sink_outputs(r.id) END
-              FROM unnest(v_cruns, v_cdelta, v_fdelta) AS d(run_id, dfinal, dfail)
-             WHERE r.id = d.run_id AND r.id = ANY (v_cruns)
+              FROM unnest(v_rids, v_rfinal, v_rfail) AS d(run_id, dfinal, dfail)
+             WHERE r.id = d.run_id
             RETURNING r.id, r.state, r.unfinished, d.dfinal
         )
         -- A finished run is announced on flow_run_finished: {"run_id": N, "state": "..."}.

@@ -57,3 +57,31 @@ CREATE TRIGGER flow_guard_delete
     FOR EACH ROW
     WHEN (OLD.state NOT IN ('completed', 'cancelled', 'discarded') AND OLD.metadata ? 'flow_run')
     EXECUTE FUNCTION flow.guard_delete();
+
+-- A finished node's job outlives River's retention while its run is still
+-- going: its output is an input of its children and part of the run's
+-- output. River's cleaner (or anyone) deleting it then would lose committed
+-- results, so the delete skips that row (BEFORE DELETE returning NULL: no
+-- error, which would fail the cleaner's whole batch); the cleaner deletes it
+-- on a pass after the run has finished. Run history itself is in flow.run.
+CREATE FUNCTION flow.keep_jobs_of_unfinished_runs() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF EXISTS (SELECT 1
+                 FROM flow.node n
+                 JOIN flow.run r ON r.id = n.run_id
+                WHERE n.job_id = OLD.id AND r.state IN ('pending', 'running')) THEN
+        RETURN NULL;
+    END IF;
+    RETURN OLD;
+END;
+$$;
+COMMENT ON FUNCTION flow.keep_jobs_of_unfinished_runs() IS 'Skips deleting the finished job of a node whose run has not finished (its output is still needed).';
+
+CREATE TRIGGER flow_keep_jobs_of_unfinished_runs
+    BEFORE DELETE ON public.river_job
+    FOR EACH ROW
+    WHEN (OLD.state IN ('completed', 'cancelled', 'discarded') AND OLD.metadata ? 'flow_run')
+    EXECUTE FUNCTION flow.keep_jobs_of_unfinished_runs();

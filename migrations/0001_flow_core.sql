@@ -335,3 +335,4 @@ CREATE TRIGGER flow_release
     REFERENCING OLD TABLE AS old_jobs NEW TABLE AS new_jobs
     FOR EACH STATEMENT
     EXECUTE FUNCTION flow.on_river_job_update();
+COMMENT ON TRIGGER flow_release ON public.river_job IS 'htdag: releases children of completed flow nodes, cancels below failed ones, keeps flow.run current (flow.on_river_job_update).';

@@ -33,6 +33,7 @@ CREATE TRIGGER flow_guard_runnable
           AND NEW.metadata ? 'flow_run'
           AND current_setting('flow.in_trigger', true) IS DISTINCT FROM 'on')
     EXECUTE FUNCTION flow.guard_runnable();
+COMMENT ON TRIGGER flow_guard_runnable ON public.river_job IS 'htdag: refuses to make a flow node runnable while a parent has not completed.';
 
 -- An unfinished node's job cannot be deleted: its children would wait for it
 -- forever and its run would never finish. River's cleaner deletes only
@@ -57,6 +58,7 @@ CREATE TRIGGER flow_guard_delete
     FOR EACH ROW
     WHEN (OLD.state NOT IN ('completed', 'cancelled', 'discarded') AND OLD.metadata ? 'flow_run')
     EXECUTE FUNCTION flow.guard_delete();
+COMMENT ON TRIGGER flow_guard_delete ON public.river_job IS 'htdag: refuses to delete the job of an unfinished flow node.';
 
 -- A finished node's job outlives River's retention while its run is still
 -- going: its output is an input of its children and part of the run's
@@ -85,3 +87,4 @@ CREATE TRIGGER flow_keep_jobs_of_unfinished_runs
     FOR EACH ROW
     WHEN (OLD.state IN ('completed', 'cancelled', 'discarded') AND OLD.metadata ? 'flow_run')
     EXECUTE FUNCTION flow.keep_jobs_of_unfinished_runs();
+COMMENT ON TRIGGER flow_keep_jobs_of_unfinished_runs ON public.river_job IS 'htdag: skips deleting finished jobs of runs that have not finished.';

@@ -221,7 +221,7 @@ func (sr *shapeRun) runFlow(ctx context.Context) (time.Time, error) {
 
 	fc := flow.NewClient(sr.pool, &flow.Config{MaxNodes: 200_000})
 	t0 := time.Now()
-	if err := startAll(ctx, fc, sr.w.specs, sr.w.starters); err != nil {
+	if err := startAll(ctx, fc, sr.w.specs, sr.w.starters, sr.w.batch); err != nil {
 		return t0, err
 	}
 	sr.res.InsertTime = time.Since(t0)
@@ -248,9 +248,11 @@ func (sr *shapeRun) runFlow(ctx context.Context) (time.Time, error) {
 	return t0, nil
 }
 
-// startAll starts every spec, from n goroutines at once.
-func startAll(ctx context.Context, fc *flow.Client, specs [][]byte, n int) error {
+// startAll starts every spec, from n goroutines at once, batch specs per
+// call (one StartJSON per spec when batch <= 1).
+func startAll(ctx context.Context, fc *flow.Client, specs [][]byte, n, batch int) error {
 	n = max(1, min(n, len(specs)))
+	batch = max(1, batch)
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -264,13 +266,19 @@ func startAll(ctx context.Context, fc *flow.Client, specs [][]byte, n int) error
 			for {
 				mu.Lock()
 				i := next
-				next++
+				next += batch
 				stop := first != nil
 				mu.Unlock()
 				if stop || i >= len(specs) {
 					return
 				}
-				if _, err := fc.StartJSON(ctx, specs[i]); err != nil {
+				var err error
+				if batch == 1 {
+					_, err = fc.StartJSON(ctx, specs[i])
+				} else {
+					_, err = fc.StartManyJSON(ctx, specs[i:min(i+batch, len(specs))])
+				}
+				if err != nil {
 					mu.Lock()
 					if first == nil {
 						first = fmt.Errorf("starting run %d: %w", i, err)

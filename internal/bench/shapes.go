@@ -17,9 +17,15 @@ const (
 	ShapeFanout   = "fanout"
 	ShapeFanout1k = "fanout1k"
 	ShapeDiamonds = "diamonds"
-	ShapeLayered  = "layered"
-	ShapeDefaults = "defaults"
+	// ShapeDiamondsBatched starts the same runs through Client.StartManyJSON,
+	// diamondBatch runs per transaction.
+	ShapeDiamondsBatched = "diamonds-batched"
+	ShapeLayered         = "layered"
+	ShapeDefaults        = "defaults"
 )
+
+// diamondBatch is how many runs diamonds-batched starts per call.
+const diamondBatch = 25
 
 // Shapes returns every shape's name in the order Run measures them.
 func Shapes() []string {
@@ -52,6 +58,8 @@ type workload struct {
 	nodes int
 	// starters is how many goroutines call StartJSON at once.
 	starters int
+	// batch > 1 starts that many runs per StartManyJSON call.
+	batch int
 	// riverDefaults runs the shape with River's default fetch settings.
 	riverDefaults bool
 }
@@ -103,6 +111,23 @@ var shapes = []shape{
 			runs := size(q, 2_000)
 			spec, n := diamondSpec()
 			w := &workload{starters: diamondStarters}
+			for range runs {
+				w.specs = append(w.specs, spec)
+				w.nodes += n
+			}
+			return w
+		},
+	},
+	{
+		name: ShapeDiamondsBatched,
+		describe: func(q bool) string {
+			return fmt.Sprintf("the diamonds (%d runs), started %d per StartMany call by %d goroutines",
+				size(q, 2_000), diamondBatch, diamondStarters)
+		},
+		build: func(q bool) *workload {
+			runs := size(q, 2_000)
+			spec, n := diamondSpec()
+			w := &workload{starters: diamondStarters, batch: diamondBatch}
 			for range runs {
 				w.specs = append(w.specs, spec)
 				w.nodes += n

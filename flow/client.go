@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -199,6 +200,23 @@ func (c *Client) startRaw(ctx context.Context, q querier, raw []byte) (int64, er
 	return runID, nil
 }
 
+// Cancel cancels every node of the run that has not finished: pending,
+// available, scheduled and retryable nodes at once, running ones through
+// River's cancel (their work context is cancelled). The run ends cancelled
+// once nothing is running; Wait for it. Cancel reports false, and changes
+// nothing, for a run that had already finished. It wraps flow.cancel.
+func (c *Client) Cancel(ctx context.Context, runID int64) (bool, error) {
+	var cancelled bool
+	if err := c.pool.QueryRow(ctx, "SELECT flow.cancel($1)", runID).Scan(&cancelled); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "P0002" {
+			return false, fmt.Errorf("run %d: %w", runID, ErrRunNotFound)
+		}
+		return false, err
+	}
+	return cancelled, nil
+}
+
 // RunState is a run's state.
 type RunState string
 
@@ -231,18 +249,20 @@ type Run struct {
 	CreatedAt  time.Time
 	StartedAt  *time.Time
 	FinishedAt *time.Time
+	// CancelledAt is when Cancel was called (the run ends cancelled).
+	CancelledAt *time.Time
 }
 
 // ErrRunNotFound is returned for a run id that does not exist.
 var ErrRunNotFound = errors.New("run not found")
 
-const runColumns = `id, name, state, input, output, node_count, unfinished, failed, created_at, started_at, finished_at`
+const runColumns = `id, name, state, input, output, node_count, unfinished, failed, created_at, started_at, finished_at, cancelled_at`
 
 func scanRun(row pgx.Row) (*Run, error) {
 	var r Run
 	var state string
 	if err := row.Scan(&r.ID, &r.Name, &state, &r.Input, &r.Output, &r.NodeCount, &r.Unfinished, &r.Failed,
-		&r.CreatedAt, &r.StartedAt, &r.FinishedAt); err != nil {
+		&r.CreatedAt, &r.StartedAt, &r.FinishedAt, &r.CancelledAt); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, ErrRunNotFound
 		}

@@ -28,6 +28,7 @@ CREATE TABLE flow.run (
     created_at  timestamptz NOT NULL DEFAULT now(),
     started_at  timestamptz,
     finished_at timestamptz,
+    cancelled_at timestamptz,
     CONSTRAINT run_state_valid CHECK (state IN ('pending', 'running', 'completed', 'failed', 'cancelled')),
     CONSTRAINT run_node_count_positive CHECK (node_count > 0),
     CONSTRAINT run_unfinished_in_range CHECK (unfinished BETWEEN 0 AND node_count),
@@ -36,11 +37,13 @@ CREATE TABLE flow.run (
     CONSTRAINT run_finished_at_iff_finished CHECK ((state IN ('completed', 'failed', 'cancelled')) = (finished_at IS NOT NULL)),
     CONSTRAINT run_started_at_iff_not_pending CHECK ((state = 'pending') = (started_at IS NULL)),
     CONSTRAINT run_completed_has_no_failure CHECK (state <> 'completed' OR failed = 0),
-    CONSTRAINT run_failed_has_failure CHECK (state <> 'failed' OR failed > 0)
+    CONSTRAINT run_failed_has_failure CHECK (state <> 'failed' OR failed > 0),
+    CONSTRAINT run_cancelled_has_cancelled_at CHECK (state <> 'cancelled' OR cancelled_at IS NOT NULL)
 ) WITH (fillfactor = 50); -- room for HOT updates: counters change on every completion
 COMMENT ON TABLE flow.run IS 'One row per run (one execution of a DAG). State is kept current by flow.on_river_job_update in the transactions that change node states.';
 COMMENT ON COLUMN flow.run.unfinished IS 'Nodes whose job is not yet completed, cancelled or discarded; the run finishes when this reaches 0.';
 COMMENT ON COLUMN flow.run.failed IS 'Nodes whose job ended cancelled or discarded.';
+COMMENT ON COLUMN flow.run.cancelled_at IS 'When flow.cancel was called; such a run finishes cancelled once its running nodes have stopped.';
 COMMENT ON COLUMN flow.run.output IS 'Set when the run finishes: an object of the completed sink nodes'' outputs, keyed by node id.';
 
 -- Runs still in progress: the hot states, kept small by a partial index.
@@ -111,6 +114,10 @@ DECLARE
     v_rids    bigint[];  -- runs whose counts change, in id order
     v_rfinal  integer[]; -- change to each one's unfinished
     v_rfail   integer[]; -- change to each one's failed
+    -- Runs flow.cancel is cancelling in this transaction: they finish
+    -- 'cancelled' (flow.cancel sets flow.run.cancelled_at itself only after
+    -- cancelling their jobs, to lock jobs before runs like everyone else).
+    v_cancelling bigint[] := string_to_array(nullif(current_setting('flow.cancelling', true), ''), ',')::bigint[];
     v_delta   integer;
 BEGIN
     -- The trigger's own updates of river_job (releases, cascaded cancels) are
@@ -292,11 +299,12 @@ BEGIN
                    failed      = r.failed + d.dfail,
                    state       = CASE
                                      WHEN r.unfinished + d.dfinal > 0 THEN 'running'
-                                     WHEN r.state = 'cancelled' THEN 'cancelled'
+                                     WHEN r.cancelled_at IS NOT NULL OR r.id = ANY (v_cancelling) THEN 'cancelled'
                                      WHEN r.failed + d.dfail > 0 THEN 'failed'
                                      ELSE 'completed'
                                  END,
                    started_at  = coalesce(r.started_at, now()),
+                   cancelled_at = coalesce(r.cancelled_at, CASE WHEN r.id = ANY (v_cancelling) THEN now() END),
                    finished_at = CASE WHEN r.unfinished + d.dfinal > 0 THEN NULL ELSE coalesce(r.finished_at, now()) END,
                    output      = CASE WHEN r.unfinished + d.dfinal > 0 THEN NULL ELSE flow.sink_outputs(r.id) END
               FROM unnest(v_rids, v_rfinal, v_rfail) AS d(run_id, dfinal, dfail)

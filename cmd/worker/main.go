@@ -141,6 +141,7 @@ all state lives in PostgreSQL, so any number of workers can share a database.`,
 		a.startCommand(),
 		a.waitCommand(),
 		a.statusCommand(),
+		a.cancelCommand(),
 		a.benchCommand(),
 	)
 	return root

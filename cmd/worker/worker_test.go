@@ -620,3 +620,22 @@ func TestBenchQuickJSON(t *testing.T) {
 	require.NoError(t, pool.QueryRow(context.Background(), "SELECT count(*) FROM river_job").Scan(&jobs))
 	require.Zero(t, jobs, "bench leaves the tables empty")
 }
+
+// `worker cancel` cancels an unfinished run and says when a run had
+// already finished.
+func TestCancelCommand(t *testing.T) {
+	t.Parallel()
+	pool := testdb.New(t)
+	runID := startRun(t, pool, `{"nodes": [{"id": "a", "kind": "noop"}, {"id": "b", "kind": "noop", "deps": ["a"]}]}`)
+
+	res := cli(t, "", db(pool, "cancel", strconv.FormatInt(runID, 10))...)
+	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
+	require.Contains(t, res.stdout, fmt.Sprintf("run %d cancelled", runID))
+	res = cli(t, "", db(pool, "wait", "--timeout", "30s", strconv.FormatInt(runID, 10))...)
+	require.Equal(t, 1, res.code, "a cancelled run waits with exit 1; stderr: %s", res.stderr)
+	require.Contains(t, res.stdout, "cancelled")
+
+	res = cli(t, "", db(pool, "cancel", strconv.FormatInt(runID, 10))...)
+	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
+	require.Equal(t, fmt.Sprintf("run %d is already cancelled; nothing to cancel\n", runID), res.stdout)
+}

@@ -217,6 +217,24 @@ func (c *Client) Cancel(ctx context.Context, runID int64) (bool, error) {
 	return cancelled, nil
 }
 
+// Retry resumes a failed or cancelled run from its failure frontier:
+// completed nodes keep their outputs and do not run again; discarded nodes
+// (with a fresh attempt budget) and cancelled ones go back to pending and run
+// as soon as their parents have completed. It returns how many nodes were
+// reset: 0, with nothing changed, for a run that is pending, running (one
+// already retried, say) or completed. It wraps flow.retry.
+func (c *Client) Retry(ctx context.Context, runID int64) (int, error) {
+	var reset int
+	if err := c.pool.QueryRow(ctx, "SELECT flow.retry($1)", runID).Scan(&reset); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "P0002" {
+			return 0, fmt.Errorf("run %d: %w", runID, ErrRunNotFound)
+		}
+		return 0, err
+	}
+	return reset, nil
+}
+
 // RunState is a run's state.
 type RunState string
 

@@ -142,6 +142,7 @@ all state lives in PostgreSQL, so any number of workers can share a database.`,
 		a.waitCommand(),
 		a.statusCommand(),
 		a.cancelCommand(),
+		a.retryCommand(),
 		a.benchCommand(),
 	)
 	return root

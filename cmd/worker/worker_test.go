@@ -638,4 +638,12 @@ func TestCancelCommand(t *testing.T) {
 	res = cli(t, "", db(pool, "cancel", strconv.FormatInt(runID, 10))...)
 	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
 	require.Equal(t, fmt.Sprintf("run %d is already cancelled; nothing to cancel\n", runID), res.stdout)
+
+	// `worker retry` resumes it; a second retry finds it running.
+	res = cli(t, "", db(pool, "retry", strconv.FormatInt(runID, 10))...)
+	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
+	require.Equal(t, fmt.Sprintf("run %d resumed: 2 node(s) reset\n", runID), res.stdout)
+	res = cli(t, "", db(pool, "retry", strconv.FormatInt(runID, 10))...)
+	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
+	require.Equal(t, fmt.Sprintf("run %d is running; nothing to retry\n", runID), res.stdout)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -14,8 +15,9 @@ import (
 
 // nodeMeta is what flow.start puts in a node job's metadata.
 type nodeMeta struct {
-	RunID  int64  `json:"flow_run"`
-	NodeID string `json:"flow_node"`
+	RunID     int64  `json:"flow_run"`
+	NodeID    string `json:"flow_node"`
+	TimeoutMS int64  `json:"flow_timeout_ms"`
 }
 
 // nodeContext travels in a flow node's work context.
@@ -152,7 +154,19 @@ func (m *Middleware) Work(ctx context.Context, job *rivertype.JobRow, doInner fu
 		return doInner(ctx)
 	}
 	nc := &nodeContext{pool: m.pool, jobID: job.ID, meta: meta}
-	if err := doInner(context.WithValue(ctx, nodeContextKey{}, nc)); err != nil {
+	ctx = context.WithValue(ctx, nodeContextKey{}, nc)
+	if meta.TimeoutMS > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(meta.TimeoutMS)*time.Millisecond)
+		defer cancel()
+	}
+	err := doInner(ctx)
+	if meta.TimeoutMS > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		// Over its timeout the attempt fails, even if Work ignored the
+		// cancelled context and returned nil.
+		return fmt.Errorf("htdag: node %q exceeded its timeout of %d ms: %w", meta.NodeID, meta.TimeoutMS, errors.Join(ctx.Err(), err))
+	}
+	if err != nil {
 		return err
 	}
 	return m.completer.complete(nc)

@@ -17,6 +17,15 @@ type Spec struct {
 	Input json.RawMessage `json:"input,omitempty"`
 	// Nodes are the DAG's nodes; at least one.
 	Nodes []NodeSpec `json:"nodes"`
+	// Key makes the start idempotent: starting again with the key of a run
+	// that has not finished returns that run and inserts nothing.
+	Key string `json:"key,omitempty"`
+	// Queue, Priority, MaxAttempts and At are defaults for nodes that do not
+	// set their own.
+	Queue       string     `json:"queue,omitempty"`
+	Priority    int        `json:"priority,omitempty"`
+	MaxAttempts int        `json:"max_attempts,omitempty"`
+	At          *time.Time `json:"at,omitempty"`
 }
 
 // NodeSpec is one node of a [Spec].
@@ -37,6 +46,9 @@ type NodeSpec struct {
 	MaxAttempts int `json:"max_attempts,omitempty"`
 	// At delays the node: it does not start before this time.
 	At *time.Time `json:"at,omitempty"`
+	// TimeoutMS bounds each attempt: past it the node's context is
+	// cancelled and the attempt fails. Zero means River's job timeout.
+	TimeoutMS int64 `json:"timeout_ms,omitempty"`
 }
 
 // Spec returns s itself, so that a *Spec can be passed wherever a
@@ -73,6 +85,12 @@ func (w *Workflow) Input(input any) *Workflow {
 	return w
 }
 
+// Key sets the run's idempotency key (see [Spec].Key).
+func (w *Workflow) Key(key string) *Workflow {
+	w.spec.Key = key
+	return w
+}
+
 // Node is a reference to a node added to a [Workflow], for use in [After].
 type Node struct {
 	id string
@@ -105,6 +123,11 @@ func WithPriority(priority int) NodeOption { return func(ns *NodeSpec) { ns.Prio
 
 // WithMaxAttempts sets the node's attempt budget (default 25).
 func WithMaxAttempts(n int) NodeOption { return func(ns *NodeSpec) { ns.MaxAttempts = n } }
+
+// WithTimeout bounds each attempt of the node (cancelled and failed past d).
+func WithTimeout(d time.Duration) NodeOption {
+	return func(ns *NodeSpec) { ns.TimeoutMS = d.Milliseconds() }
+}
 
 // WithAt delays the node until t.
 func WithAt(t time.Time) NodeOption {

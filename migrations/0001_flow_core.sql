@@ -29,6 +29,7 @@ CREATE TABLE flow.run (
     started_at  timestamptz,
     finished_at timestamptz,
     cancelled_at timestamptz,
+    key         text,
     CONSTRAINT run_state_valid CHECK (state IN ('pending', 'running', 'completed', 'failed', 'cancelled')),
     CONSTRAINT run_node_count_positive CHECK (node_count > 0),
     CONSTRAINT run_unfinished_in_range CHECK (unfinished BETWEEN 0 AND node_count),
@@ -45,6 +46,9 @@ COMMENT ON COLUMN flow.run.unfinished IS 'Nodes whose job is not yet completed, 
 COMMENT ON COLUMN flow.run.failed IS 'Nodes whose job ended cancelled or discarded.';
 COMMENT ON COLUMN flow.run.cancelled_at IS 'When flow.cancel was called; such a run finishes cancelled once its running nodes have stopped.';
 COMMENT ON COLUMN flow.run.output IS 'Set when the run finishes: an object of the completed sink nodes'' outputs, keyed by node id.';
+
+COMMENT ON COLUMN flow.run.key IS 'Optional idempotency key of the start spec: at most one unfinished run has a given key.';
+CREATE UNIQUE INDEX run_key_unfinished_idx ON flow.run (key) WHERE state IN ('pending', 'running');
 
 -- Runs still in progress: the hot states, kept small by a partial index.
 CREATE INDEX run_active_idx ON flow.run (id) WHERE state IN ('pending', 'running');

@@ -76,18 +76,33 @@ BEGIN
         RETURN;
     END IF;
 
-    SELECT format('unknown key %s (allowed: name, input, nodes)', to_json(k))
+    SELECT format('unknown key %s (allowed: name, input, nodes, key, queue, priority, max_attempts, at)', to_json(k))
       INTO v_problem
       FROM jsonb_object_keys(spec) AS k
-     WHERE k <> ALL (ARRAY['name', 'input', 'nodes'])
+     WHERE k <> ALL (ARRAY['name', 'input', 'nodes', 'key', 'queue', 'priority', 'max_attempts', 'at'])
      ORDER BY k LIMIT 1;
     IF v_problem IS NOT NULL THEN
         problem := v_problem;
         RETURN;
     END IF;
 
-    IF spec ? 'name' AND (jsonb_typeof(spec -> 'name') <> 'string' OR length(spec ->> 'name') > 200) THEN
-        problem := '"name" must be a string of at most 200 characters';
+    problem := CASE
+        WHEN spec ? 'name' AND (jsonb_typeof(spec -> 'name') <> 'string' OR length(spec ->> 'name') > 200) THEN
+            '"name" must be a string of at most 200 characters'
+        WHEN spec ? 'key' AND (jsonb_typeof(spec -> 'key') <> 'string' OR length(spec ->> 'key') NOT BETWEEN 1 AND 200) THEN
+            '"key" must be a string of 1 to 200 characters'
+        -- Run-level defaults for the nodes: the same rules as on a node.
+        WHEN spec ? 'queue' AND (jsonb_typeof(spec -> 'queue') <> 'string' OR length(spec ->> 'queue') NOT BETWEEN 1 AND 127) THEN
+            '"queue" must be a string of 1 to 127 characters'
+        WHEN spec ? 'priority' AND (spec ->> 'priority') !~ '^[1-4]$' THEN
+            '"priority" must be 1, 2, 3 or 4'
+        WHEN spec ? 'max_attempts' AND ((spec ->> 'max_attempts') !~ '^[0-9]{1,5}$'
+                                        OR (spec ->> 'max_attempts')::integer NOT BETWEEN 1 AND 32767) THEN
+            '"max_attempts" must be an integer from 1 to 32767'
+        WHEN spec ? 'at' AND (jsonb_typeof(spec -> 'at') <> 'string' OR flow.parse_time(spec ->> 'at') IS NULL) THEN
+            '"at" must be an RFC 3339 timestamp with a zone, such as "2026-01-02T15:04:05Z"'
+    END;
+    IF problem IS NOT NULL THEN
         RETURN;
     END IF;
 
@@ -117,11 +132,11 @@ BEGIN
             WHEN (x.e ->> 'id') ~ '[^A-Za-z0-9_.:-]' OR length(x.e ->> 'id') NOT BETWEEN 1 AND 128 THEN
                 format('node #%s has invalid id %s: ids are 1 to 128 characters from A-Z a-z 0-9 _ . : -', x.i, to_json(x.e ->> 'id'))
             WHEN EXISTS (SELECT 1 FROM jsonb_object_keys(x.e) k
-                          WHERE k <> ALL (ARRAY['id', 'kind', 'args', 'deps', 'queue', 'priority', 'max_attempts', 'at'])) THEN
-                format('node %s has unknown key %s (allowed: id, kind, args, deps, queue, priority, max_attempts, at)',
+                          WHERE k <> ALL (ARRAY['id', 'kind', 'args', 'deps', 'queue', 'priority', 'max_attempts', 'at', 'timeout_ms'])) THEN
+                format('node %s has unknown key %s (allowed: id, kind, args, deps, queue, priority, max_attempts, at, timeout_ms)',
                        to_json(x.e ->> 'id'),
                        (SELECT to_json(k) FROM jsonb_object_keys(x.e) k
-                         WHERE k <> ALL (ARRAY['id', 'kind', 'args', 'deps', 'queue', 'priority', 'max_attempts', 'at'])
+                         WHERE k <> ALL (ARRAY['id', 'kind', 'args', 'deps', 'queue', 'priority', 'max_attempts', 'at', 'timeout_ms'])
                          ORDER BY k LIMIT 1))
             WHEN jsonb_typeof(x.e -> 'kind') IS DISTINCT FROM 'string' OR x.e ->> 'kind' = '' THEN
                 format('node %s has no "kind" (a non-empty string)', to_json(x.e ->> 'id'))
@@ -144,6 +159,9 @@ BEGIN
                 format('node %s: "max_attempts" must be an integer from 1 to 32767', to_json(x.e ->> 'id'))
             WHEN x.e ? 'at' AND (jsonb_typeof(x.e -> 'at') <> 'string' OR flow.parse_time(x.e ->> 'at') IS NULL) THEN
                 format('node %s: "at" must be an RFC 3339 timestamp with a zone, such as "2026-01-02T15:04:05Z"', to_json(x.e ->> 'id'))
+            WHEN x.e ? 'timeout_ms' AND ((x.e ->> 'timeout_ms') !~ '^[0-9]{1,10}$'
+                                         OR (x.e ->> 'timeout_ms')::bigint NOT BETWEEN 1 AND 2147483647) THEN
+                format('node %s: "timeout_ms" must be an integer from 1 to 2147483647', to_json(x.e ->> 'id'))
             END AS problem
           FROM jsonb_array_elements(v_nodes) WITH ORDINALITY AS x(e, i)
     ) s
@@ -296,9 +314,25 @@ BEGIN
     v_ec := v_check.edge_child;
     v_n := cardinality(v_ids);
 
-    INSERT INTO flow.run (name, input, node_count, unfinished)
-    VALUES (coalesce(spec ->> 'name', ''), spec -> 'input', v_n, v_n)
+    -- Idempotent start: a key that belongs to an unfinished run returns that
+    -- run and inserts nothing. The partial unique index run_key_unfinished_idx
+    -- makes a concurrent start with the same key wait for this one, then
+    -- take the DO NOTHING path.
+    IF spec ? 'key' THEN
+        SELECT id INTO v_run_id FROM flow.run WHERE key = spec ->> 'key' AND state IN ('pending', 'running');
+        IF v_run_id IS NOT NULL THEN
+            RETURN v_run_id;
+        END IF;
+    END IF;
+
+    INSERT INTO flow.run (name, input, node_count, unfinished, key)
+    VALUES (coalesce(spec ->> 'name', ''), spec -> 'input', v_n, v_n, spec ->> 'key')
+    ON CONFLICT (key) WHERE state IN ('pending', 'running') DO NOTHING
     RETURNING id INTO v_run_id;
+    IF v_run_id IS NULL THEN
+        SELECT id INTO STRICT v_run_id FROM flow.run WHERE key = spec ->> 'key' AND state IN ('pending', 'running');
+        RETURN v_run_id;
+    END IF;
 
     -- Roots are available (or scheduled when "at" is in the future); every
     -- other node waits as pending, which River never fetches. Rows go in in
@@ -307,15 +341,18 @@ BEGIN
         INSERT INTO public.river_job (args, kind, max_attempts, metadata, priority, queue, state, scheduled_at)
         SELECT coalesce(x.e -> 'args', '{}'::jsonb),
                x.e ->> 'kind',
-               coalesce((x.e ->> 'max_attempts')::smallint, 25),
-               jsonb_build_object('flow_run', v_run_id, 'flow_node', x.e ->> 'id'),
-               coalesce((x.e ->> 'priority')::smallint, 1),
-               coalesce(x.e ->> 'queue', 'default'),
+               coalesce((x.e ->> 'max_attempts')::smallint, (spec ->> 'max_attempts')::smallint, 25),
+               CASE WHEN x.e ? 'timeout_ms'
+                    THEN jsonb_build_object('flow_run', v_run_id, 'flow_node', x.e ->> 'id',
+                                            'flow_timeout_ms', (x.e ->> 'timeout_ms')::bigint)
+                    ELSE jsonb_build_object('flow_run', v_run_id, 'flow_node', x.e ->> 'id') END,
+               coalesce((x.e ->> 'priority')::smallint, (spec ->> 'priority')::smallint, 1),
+               coalesce(x.e ->> 'queue', spec ->> 'queue', 'default'),
                CASE WHEN jsonb_array_length(coalesce(x.e -> 'deps', '[]'::jsonb)) > 0 THEN 'pending'::public.river_job_state
                     WHEN x.at > now() THEN 'scheduled'::public.river_job_state
                     ELSE 'available'::public.river_job_state END,
                coalesce(x.at, now())
-          FROM (SELECT e, i, flow.parse_time(e ->> 'at') AS at
+          FROM (SELECT e, i, coalesce(flow.parse_time(e ->> 'at'), flow.parse_time(spec ->> 'at')) AS at
                   FROM jsonb_array_elements(v_nodes) WITH ORDINALITY AS t(e, i)) x
          ORDER BY x.i
         RETURNING id, metadata ->> 'flow_node' AS node_id, state, queue

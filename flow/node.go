@@ -150,7 +150,7 @@ func NewMiddleware(pool *pgxpool.Pool) *Middleware {
 // Work implements rivertype.WorkerMiddleware.
 func (m *Middleware) Work(ctx context.Context, job *rivertype.JobRow, doInner func(context.Context) error) error {
 	var meta nodeMeta
-	if err := json.Unmarshal(job.Metadata, &meta); err != nil || meta.RunID == 0 {
+	if err := json.Unmarshal(job.Metadata, &meta); (err != nil || meta.RunID == 0) && job.Kind != StartKind {
 		return doInner(ctx)
 	}
 	nc := &nodeContext{pool: m.pool, jobID: job.ID, meta: meta}

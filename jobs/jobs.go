@@ -102,10 +102,12 @@ func (*FailWorker) Work(ctx context.Context, job *river.Job[FailArgs]) error {
 	return flow.SetOutput(ctx, map[string]int{"attempts": job.Attempt})
 }
 
-// Register adds the built-in kinds to workers.
+// Register adds the built-in kinds to workers, and flow.start (the
+// River-client door: a job whose args are a workflow spec starts that run).
 func Register(workers *river.Workers) {
 	river.AddWorker(workers, &NoopWorker{})
 	river.AddWorker(workers, &SleepWorker{})
 	river.AddWorker(workers, &EchoWorker{})
 	river.AddWorker(workers, &FailWorker{})
+	river.AddWorker(workers, &flow.StartWorker{})
 }

@@ -6,6 +6,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
+
+	"github.com/htdag/htdag/flow"
 )
 
 // assertInvariants checks, in SQL, the invariants that the release trigger
@@ -28,6 +30,11 @@ func assertInvariants(t *testing.T, ctx context.Context, pool *pgxpool.Pool, run
 	var exists bool
 	require.NoError(t, pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM flow.run WHERE id = $1)", runID).Scan(&exists))
 	require.True(t, exists, "run %d does not exist", runID)
+
+	// The engine's own check (flow.check, `worker doctor`) finds nothing.
+	problems, err := flow.NewClient(pool, nil).Check(ctx, runID)
+	require.NoError(t, err)
+	require.Empty(t, problems, "flow.check(%d)", runID)
 
 	rows, err := pool.Query(ctx, `
 		SELECT n.node_id, n.waiting,

@@ -143,6 +143,7 @@ all state lives in PostgreSQL, so any number of workers can share a database.`,
 		a.statusCommand(),
 		a.cancelCommand(),
 		a.retryCommand(),
+		a.doctorCommand(),
 		a.benchCommand(),
 	)
 	return root

@@ -647,3 +647,22 @@ func TestCancelCommand(t *testing.T) {
 	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
 	require.Equal(t, fmt.Sprintf("run %d is running; nothing to retry\n", runID), res.stdout)
 }
+
+// `worker doctor` finds nothing on a healthy database and exits 1 listing
+// the problem when a count disagrees with the jobs.
+func TestDoctor(t *testing.T) {
+	t.Parallel()
+	pool := testdb.New(t)
+	runID := startRun(t, pool, `{"nodes": [{"id": "a", "kind": "noop"}, {"id": "b", "kind": "noop", "deps": ["a"]}]}`)
+
+	res := cli(t, "", db(pool, "doctor")...)
+	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
+	require.Equal(t, "no problems found\n", res.stdout)
+
+	_, err := pool.Exec(context.Background(), `UPDATE flow.run SET failed = 1, unfinished = 1 WHERE id = $1`, runID)
+	require.NoError(t, err)
+	res = cli(t, "", db(pool, "doctor")...)
+	require.Equal(t, 1, res.code, "stderr: %s", res.stderr)
+	require.Contains(t, res.stdout, "unfinished is 1 but 2 nodes are not finished")
+	require.Contains(t, res.stdout, "failed is 1 but 0 nodes are cancelled or discarded")
+}

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/htdag/htdag/flow"
+)
+
+// doctorCommand runs flow.check over every unfinished run (or one run) and
+// prints what is wrong; it exits 1 when it finds anything.
+func (a *app) doctorCommand() *cobra.Command {
+	var runID int64
+	cmd := &cobra.Command{
+		Use:   "doctor",
+		Short: "Check the engine's invariants: counts against jobs, stuck runs, lost releases (exit 1 if any)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			pool, err := a.openPool(ctx)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+
+			problems, err := flow.NewClient(pool, nil).Check(ctx, runID)
+			if err != nil {
+				return migrateHint(err)
+			}
+			out := cmd.OutOrStdout()
+			if len(problems) == 0 {
+				fmt.Fprintln(out, "no problems found")
+				return nil
+			}
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "RUN\tNODE\tPROBLEM")
+			for _, p := range problems {
+				node := p.NodeID
+				if node == "" {
+					node = "-"
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\n", p.RunID, node, p.Problem)
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			return &exitError{code: 1, err: fmt.Errorf("%d problem(s) found", len(problems))}
+		},
+	}
+	cmd.Flags().Int64Var(&runID, "run", 0, "check this run only (any state); default: every unfinished run")
+	return cmd
+}

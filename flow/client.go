@@ -239,9 +239,9 @@ func (c *Client) Retry(ctx context.Context, runID int64) (int, error) {
 // engine's invariants (counts that disagree with the jobs, a stuck run, a
 // lost release). NodeID is empty for a problem of the run as a whole.
 type Problem struct {
-	RunID   int64
-	NodeID  string
-	Problem string
+	RunID   int64  `json:"run_id"`
+	NodeID  string `json:"node_id,omitempty"`
+	Problem string `json:"problem"`
 }
 
 // Check runs flow.check for one run (runID > 0, any state) or, with runID 0,
@@ -324,6 +324,21 @@ func (c *Client) GetRun(ctx context.Context, runID int64) (*Run, error) {
 
 func getRun(ctx context.Context, q querier, runID int64) (*Run, error) {
 	return scanRun(q.QueryRow(ctx, "SELECT "+runColumns+" FROM flow.run WHERE id = $1", runID))
+}
+
+// ListRuns lists runs, newest first: those in state (all when empty), at
+// most limit of them (no limit when limit <= 0).
+func (c *Client) ListRuns(ctx context.Context, state RunState, limit int) ([]*Run, error) {
+	var lim *int
+	if limit > 0 {
+		lim = &limit
+	}
+	rows, err := c.pool.Query(ctx, "SELECT "+runColumns+" FROM flow.run WHERE ($1 = '' OR state = $1) ORDER BY id DESC LIMIT $2",
+		string(state), lim)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (*Run, error) { return scanRun(row) })
 }
 
 // NodeInfo is one row of the flow.nodes view.

@@ -13,7 +13,8 @@ import (
 // once, running nodes through River's cancel. It returns without waiting for
 // them to stop; `worker wait` does that.
 func (a *app) cancelCommand() *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   "cancel RUN_ID",
 		Short: "Cancel every unfinished node of a run (the run ends cancelled)",
 		Args:  cobra.ExactArgs(1),
@@ -34,11 +35,14 @@ func (a *app) cancelCommand() *cobra.Command {
 			if err != nil {
 				return migrateHint(err)
 			}
+			run, err := client.GetRun(ctx, runID)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), map[string]any{"run_id": runID, "cancelled": cancelled, "state": run.State})
+			}
 			if !cancelled {
-				run, err := client.GetRun(ctx, runID)
-				if err != nil {
-					return err
-				}
 				fmt.Fprintf(cmd.OutOrStdout(), "run %d is already %s; nothing to cancel\n", runID, run.State)
 				return nil
 			}
@@ -46,4 +50,6 @@ func (a *app) cancelCommand() *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, `print {"run_id", "cancelled", "state"} as JSON`)
+	return cmd
 }

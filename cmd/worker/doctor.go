@@ -12,7 +12,10 @@ import (
 // doctorCommand runs flow.check over every unfinished run (or one run) and
 // prints what is wrong; it exits 1 when it finds anything.
 func (a *app) doctorCommand() *cobra.Command {
-	var runID int64
+	var (
+		runID  int64
+		asJSON bool
+	)
 	cmd := &cobra.Command{
 		Use:   "doctor",
 		Short: "Check the engine's invariants: counts against jobs, stuck runs, lost releases (exit 1 if any)",
@@ -30,6 +33,18 @@ func (a *app) doctorCommand() *cobra.Command {
 				return migrateHint(err)
 			}
 			out := cmd.OutOrStdout()
+			if asJSON {
+				if problems == nil {
+					problems = []flow.Problem{}
+				}
+				if err := writeJSON(out, problems); err != nil {
+					return err
+				}
+				if len(problems) > 0 {
+					return &exitError{code: 1, err: fmt.Errorf("%d problem(s) found", len(problems))}
+				}
+				return nil
+			}
 			if len(problems) == 0 {
 				fmt.Fprintln(out, "no problems found")
 				return nil
@@ -50,5 +65,6 @@ func (a *app) doctorCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().Int64Var(&runID, "run", 0, "check this run only (any state); default: every unfinished run")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the problems as a JSON array")
 	return cmd
 }

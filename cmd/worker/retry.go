@@ -12,7 +12,8 @@ import (
 // retryCommand resumes a failed or cancelled run from its failure frontier
 // (flow.retry) and returns at once; `worker wait` waits for the run.
 func (a *app) retryCommand() *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   "retry RUN_ID",
 		Short: "Resume a failed or cancelled run: rerun its failed and cancelled nodes, not its completed ones",
 		Args:  cobra.ExactArgs(1),
@@ -33,11 +34,14 @@ func (a *app) retryCommand() *cobra.Command {
 			if err != nil {
 				return migrateHint(err)
 			}
+			run, err := client.GetRun(ctx, runID)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), map[string]any{"run_id": runID, "reset": reset, "state": run.State})
+			}
 			if reset == 0 {
-				run, err := client.GetRun(ctx, runID)
-				if err != nil {
-					return err
-				}
 				fmt.Fprintf(cmd.OutOrStdout(), "run %d is %s; nothing to retry\n", runID, run.State)
 				return nil
 			}
@@ -45,4 +49,6 @@ func (a *app) retryCommand() *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, `print {"run_id", "reset", "state"} as JSON`)
+	return cmd
 }

@@ -18,7 +18,8 @@ const maxSpecBytes = 256 << 20
 // startCommand starts a run from a JSON spec and prints only its id, so that
 // scripts can do `id=$(worker start spec.json)`.
 func (a *app) startCommand() *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   "start FILE|-",
 		Short: "Start a run from a JSON workflow spec (FILE, or - for stdin); prints the run id",
 		Args:  cobra.ExactArgs(1),
@@ -43,10 +44,15 @@ func (a *app) startCommand() *cobra.Command {
 				}
 				return fmt.Errorf("starting run: %w", migrateHint(err))
 			}
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), map[string]int64{"run_id": runID})
+			}
 			fmt.Fprintln(cmd.OutOrStdout(), runID)
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, `print {"run_id": N} instead of the bare id`)
+	return cmd
 }
 
 // readSpec reads the spec from a file, or from stdin for "-".

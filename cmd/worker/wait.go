@@ -22,7 +22,10 @@ const (
 
 // waitCommand blocks until a run finishes and prints its state and output.
 func (a *app) waitCommand() *cobra.Command {
-	var timeout time.Duration
+	var (
+		timeout time.Duration
+		asJSON  bool
+	)
 	cmd := &cobra.Command{
 		Use:   "wait RUN_ID",
 		Short: "Wait for a run to finish; exit 0 completed, 1 failed/cancelled, 2 timeout or error",
@@ -38,7 +41,7 @@ Exit codes: 0 completed, 1 failed or cancelled, 2 timeout or any error.`,
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// Every failure to learn the outcome is "unknown" (2), never 1.
-			code, err := a.wait(cmd, args[0], timeout)
+			code, err := a.wait(cmd, args[0], timeout, asJSON)
 			if err != nil || code != 0 {
 				return &exitError{code: code, err: err}
 			}
@@ -49,10 +52,11 @@ Exit codes: 0 completed, 1 failed or cancelled, 2 timeout or any error.`,
 		return &exitError{code: waitUnknown, err: usageError(cmd, err)}
 	})
 	cmd.Flags().DurationVar(&timeout, "timeout", 0, "give up after this long (0: wait forever)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, `print {"run_id", "state", "output"} as JSON`)
 	return cmd
 }
 
-func (a *app) wait(cmd *cobra.Command, arg string, timeout time.Duration) (int, error) {
+func (a *app) wait(cmd *cobra.Command, arg string, timeout time.Duration, asJSON bool) (int, error) {
 	runID, err := strconv.ParseInt(arg, 10, 64)
 	if err != nil || runID < 1 {
 		return waitUnknown, usageError(cmd, fmt.Errorf("RUN_ID %q: want a positive integer", arg))
@@ -96,9 +100,15 @@ func (a *app) wait(cmd *cobra.Command, arg string, timeout time.Duration) (int, 
 	}
 
 	out := cmd.OutOrStdout()
-	fmt.Fprintln(out, run.State)
-	if len(run.Output) > 0 {
-		fmt.Fprintln(out, string(run.Output))
+	if asJSON {
+		if err := writeJSON(out, map[string]any{"run_id": run.ID, "state": run.State, "output": run.Output}); err != nil {
+			return waitUnknown, err
+		}
+	} else {
+		fmt.Fprintln(out, run.State)
+		if len(run.Output) > 0 {
+			fmt.Fprintln(out, string(run.Output))
+		}
 	}
 	if run.State == flow.RunStateCompleted {
 		return waitCompleted, nil

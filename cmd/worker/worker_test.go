@@ -666,3 +666,50 @@ func TestDoctor(t *testing.T) {
 	require.Contains(t, res.stdout, "unfinished is 1 but 2 nodes are not finished")
 	require.Contains(t, res.stdout, "failed is 1 but 0 nodes are cancelled or discarded")
 }
+
+// `worker runs` lists runs newest first, filters by state, and prints JSON
+// with --json; the other commands' --json outputs parse.
+func TestRunsAndJSONOutputs(t *testing.T) {
+	t.Parallel()
+	pool := testdb.New(t)
+	first := startRun(t, pool, `{"name": "first", "nodes": [{"id": "a", "kind": "noop"}]}`)
+	res := cli(t, `{"name": "second", "nodes": [{"id": "a", "kind": "noop"}]}`, db(pool, "start", "--json", "-")...)
+	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
+	var started struct {
+		RunID int64 `json:"run_id"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(res.stdout), &started))
+	require.Greater(t, started.RunID, first)
+
+	res = cli(t, "", db(pool, "cancel", "--json", strconv.FormatInt(first, 10))...)
+	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
+	require.JSONEq(t, fmt.Sprintf(`{"run_id": %d, "cancelled": true, "state": "cancelled"}`, first), res.stdout)
+
+	res = cli(t, "", db(pool, "runs")...)
+	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
+	lines := strings.Split(strings.TrimSpace(res.stdout), "\n")
+	require.Len(t, lines, 3)
+	require.Regexp(t, `^ID\s+NAME\s+STATE`, lines[0])
+	require.Regexp(t, fmt.Sprintf(`^%d\s+second\s+pending`, started.RunID), lines[1])
+	require.Regexp(t, fmt.Sprintf(`^%d\s+first\s+cancelled`, first), lines[2])
+
+	res = cli(t, "", db(pool, "runs", "--state", "cancelled", "--json")...)
+	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
+	var runs []struct {
+		ID    int64  `json:"id"`
+		State string `json:"state"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(res.stdout), &runs))
+	require.Equal(t, []struct {
+		ID    int64  `json:"id"`
+		State string `json:"state"`
+	}{{first, "cancelled"}}, runs)
+
+	res = cli(t, "", db(pool, "runs", "--state", "bogus")...)
+	require.NotEqual(t, 0, res.code)
+	require.Contains(t, res.stderr, `--state "bogus"`)
+
+	res = cli(t, "", db(pool, "doctor", "--json")...)
+	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
+	require.JSONEq(t, `[]`, res.stdout)
+}

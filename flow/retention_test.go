@@ -4,35 +4,66 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/htdag/htdag/flow"
 )
 
-// River's cleaner deletes finished jobs after its retention period. While a
-// run is unfinished its finished nodes' outputs are still needed (children's
-// inputs, the run's output), so deleting them is skipped without an error
-// (an error would fail the cleaner's whole batch); once the run has finished
-// they go.
-func TestFinishedJobsOfUnfinishedRunSurviveCleaner(t *testing.T) {
+// cleanerSQL is what River's cleaner runs, in effect.
+const cleanerSQL = `DELETE FROM river_job WHERE state IN ('completed', 'cancelled', 'discarded')`
+
+// River's cleaner never deletes a flow job, so no run is ever half-deleted:
+// not while it runs (its finished nodes' outputs are its children's inputs),
+// nor once it has finished. Plain River jobs are cleaned as before.
+func TestCleanerLeavesRunsWhole(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	runID := b.startSQL(t, `{"nodes": [
 		{"id": "a", "kind": "noop"},
 		{"id": "b", "kind": "noop", "deps": ["a"]}]}`)
+	_, err := b.pool.Exec(b.ctx, `INSERT INTO river_job (args, kind, max_attempts, state, finalized_at) VALUES ('{}', 'plain', 1, 'completed', now())`)
+	require.NoError(t, err)
 	b.complete(t, runID, "a")
 
-	// What River's cleaner runs, in effect.
-	cleaner := `DELETE FROM river_job WHERE state IN ('completed', 'cancelled', 'discarded')`
-	tag, err := b.pool.Exec(b.ctx, cleaner)
+	tag, err := b.pool.Exec(b.ctx, cleanerSQL)
 	require.NoError(t, err)
-	require.Zero(t, tag.RowsAffected())
+	require.EqualValues(t, 1, tag.RowsAffected(), "only the plain job")
 	require.Equal(t, "completed", b.states(t, runID)["a"])
 
 	b.complete(t, runID, "b")
-	require.Equal(t, "completed", string(b.getRun(t, runID).State))
-	tag, err = b.pool.Exec(b.ctx, cleaner)
+	require.Equal(t, flow.RunStateCompleted, b.getRun(t, runID).State)
+	tag, err = b.pool.Exec(b.ctx, cleanerSQL)
 	require.NoError(t, err)
-	require.EqualValues(t, 2, tag.RowsAffected())
-	var state string
-	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT state FROM flow.nodes WHERE run_id = $1 AND node_id = 'a'`, runID).Scan(&state))
-	require.Equal(t, "deleted", state)
-	require.Equal(t, "completed", string(b.getRun(t, runID).State), "the run's row outlives its jobs")
+	require.Zero(t, tag.RowsAffected())
+	require.Equal(t, map[string]string{"a": "completed", "b": "completed"}, b.states(t, runID))
+	assertInvariants(t, b.ctx, b.pool, runID)
+}
+
+// flow.delete_finished_runs deletes finished runs whole, older ones first,
+// and leaves unfinished runs alone.
+func TestDeleteFinishedRunsWhole(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	spec := `{"nodes": [{"id": "a", "kind": "noop"}, {"id": "b", "kind": "noop", "deps": ["a"]}]}`
+	done1 := b.startSQL(t, spec)
+	done2 := b.startSQL(t, spec)
+	open := b.startSQL(t, spec)
+	b.complete(t, done1, "a", "b")
+	b.complete(t, done2, "a", "b")
+
+	var deleted int
+	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT flow.delete_finished_runs('1 hour')`).Scan(&deleted))
+	require.Zero(t, deleted, "nothing finished an hour ago")
+	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT flow.delete_finished_runs('0 seconds', 1)`).Scan(&deleted))
+	require.Equal(t, 1, deleted, "a batch of one")
+	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT flow.delete_finished_runs('0 seconds', 10)`).Scan(&deleted))
+	require.Equal(t, 1, deleted)
+
+	var runs, nodes, jobCount int
+	require.NoError(t, b.pool.QueryRow(b.ctx, `
+		SELECT (SELECT count(*) FROM flow.run), (SELECT count(*) FROM flow.node), (SELECT count(*) FROM river_job)`).
+		Scan(&runs, &nodes, &jobCount))
+	require.Equal(t, []int{1, 2, 2}, []int{runs, nodes, jobCount}, "only the unfinished run is left, whole")
+	_, err := b.flow.GetRun(b.ctx, done1)
+	require.ErrorIs(t, err, flow.ErrRunNotFound)
+	assertInvariants(t, b.ctx, b.pool, open)
 }

@@ -60,31 +60,57 @@ CREATE TRIGGER flow_guard_delete
     EXECUTE FUNCTION flow.guard_delete();
 COMMENT ON TRIGGER flow_guard_delete ON public.river_job IS 'htdag: refuses to delete the job of an unfinished flow node.';
 
--- A finished node's job outlives River's retention while its run is still
--- going: its output is an input of its children and part of the run's
--- output. River's cleaner (or anyone) deleting it then would lose committed
--- results, so the delete skips that row (BEFORE DELETE returning NULL: no
--- error, which would fail the cleaner's whole batch); the cleaner deletes it
--- on a pass after the run has finished. Run history itself is in flow.run.
-CREATE FUNCTION flow.keep_jobs_of_unfinished_runs() RETURNS trigger
+-- A run is kept or deleted whole. River's cleaner deletes finished jobs one
+-- by one after its own retention periods (24 h completed, 7 days discarded):
+-- for a flow job that would leave a run half-deleted (a running run losing
+-- its children's inputs, a finished one losing some nodes). So deletes of
+-- finished flow jobs are skipped (BEFORE DELETE returning NULL: no error,
+-- which would fail the cleaner's whole batch), except inside
+-- flow.delete_finished_runs, which removes whole finished runs (jobs, nodes
+-- and the run row) after htdag's own retention (`worker run --run-retention`).
+CREATE FUNCTION flow.keep_run_jobs() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF EXISTS (SELECT 1
-                 FROM flow.node n
-                 JOIN flow.run r ON r.id = n.run_id
-                WHERE n.job_id = OLD.id AND r.state IN ('pending', 'running')) THEN
-        RETURN NULL;
-    END IF;
-    RETURN OLD;
+    RETURN NULL;
 END;
 $$;
-COMMENT ON FUNCTION flow.keep_jobs_of_unfinished_runs() IS 'Skips deleting the finished job of a node whose run has not finished (its output is still needed).';
+COMMENT ON FUNCTION flow.keep_run_jobs() IS 'Skips deleting a finished flow job: runs are deleted whole, by flow.delete_finished_runs.';
 
-CREATE TRIGGER flow_keep_jobs_of_unfinished_runs
+CREATE TRIGGER flow_keep_run_jobs
     BEFORE DELETE ON public.river_job
     FOR EACH ROW
-    WHEN (OLD.state IN ('completed', 'cancelled', 'discarded') AND OLD.metadata ? 'flow_run')
-    EXECUTE FUNCTION flow.keep_jobs_of_unfinished_runs();
-COMMENT ON TRIGGER flow_keep_jobs_of_unfinished_runs ON public.river_job IS 'htdag: skips deleting finished jobs of runs that have not finished.';
+    WHEN (OLD.state IN ('completed', 'cancelled', 'discarded') AND OLD.metadata ? 'flow_run'
+          AND current_setting('flow.deleting_runs', true) IS DISTINCT FROM 'on')
+    EXECUTE FUNCTION flow.keep_run_jobs();
+COMMENT ON TRIGGER flow_keep_run_jobs ON public.river_job IS 'htdag: skips deleting finished flow jobs; runs are deleted whole by flow.delete_finished_runs.';
+
+-- Deletes up to p_limit finished runs whose finished_at is older than
+-- p_older_than, whole: their jobs, their nodes and the run rows. Returns how
+-- many runs it deleted; call it again while it returns p_limit. Runs being
+-- deleted by another caller are skipped, not waited for.
+CREATE FUNCTION flow.delete_finished_runs(p_older_than interval, p_limit integer DEFAULT 100) RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_runs bigint[];
+BEGIN
+    SELECT array_agg(id) INTO v_runs
+      FROM (SELECT id FROM flow.run
+             WHERE state IN ('completed', 'failed', 'cancelled') AND finished_at < now() - p_older_than
+             ORDER BY id
+             LIMIT p_limit
+               FOR UPDATE SKIP LOCKED) s;
+    IF v_runs IS NULL THEN
+        RETURN 0;
+    END IF;
+    PERFORM set_config('flow.deleting_runs', 'on', true);
+    DELETE FROM public.river_job WHERE id IN (SELECT job_id FROM flow.node WHERE run_id = ANY (v_runs));
+    DELETE FROM flow.run WHERE id = ANY (v_runs); -- flow.node rows go with them (ON DELETE CASCADE)
+    PERFORM set_config('flow.deleting_runs', 'off', true);
+    RETURN cardinality(v_runs);
+END;
+$$;
+COMMENT ON FUNCTION flow.delete_finished_runs(interval, integer) IS 'Deletes finished runs older than the given age whole (jobs, nodes, run rows), up to a batch; returns how many.';

@@ -34,6 +34,7 @@ type runOptions struct {
 	fetchCooldown     time.Duration
 	fetchPollInterval time.Duration
 	shutdownTimeout   time.Duration
+	runRetention      time.Duration
 }
 
 func (a *app) runCommand() *cobra.Command {
@@ -59,6 +60,7 @@ to retry. A second signal skips the rest of the grace period.`,
 	f.DurationVar(&o.fetchCooldown, "fetch-cooldown", flow.DefaultFetchCooldown, "least time between two fetches of a queue")
 	f.DurationVar(&o.fetchPollInterval, "fetch-poll-interval", flow.DefaultFetchPollInterval, "fetch this often even without a wake-up")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "grace period for running jobs on shutdown before they are cancelled")
+	f.DurationVar(&o.runRetention, "run-retention", 24*time.Hour, "delete whole runs this long after they finished, every minute (0: keep forever)")
 	return cmd
 }
 
@@ -98,6 +100,9 @@ func (a *app) run(cmd *cobra.Command, o *runOptions) error {
 	}
 	if o.shutdownTimeout < 0 {
 		return usageError(cmd, fmt.Errorf("--shutdown-timeout must not be negative"))
+	}
+	if o.runRetention < 0 {
+		return usageError(cmd, fmt.Errorf("--run-retention must not be negative"))
 	}
 
 	// ctx ends at the first signal. River must not see that: cancelling the
@@ -145,9 +150,14 @@ func (a *app) run(cmd *cobra.Command, o *runOptions) error {
 		Stringer("fetch_cooldown", o.fetchCooldown).
 		Stringer("fetch_poll_interval", o.fetchPollInterval).
 		Stringer("shutdown_timeout", o.shutdownTimeout).
+		Stringer("run_retention", o.runRetention).
 		Strs("kinds", []string{jobs.NoopArgs{}.Kind(), jobs.SleepArgs{}.Kind(), jobs.EchoArgs{}.Kind(), jobs.FailArgs{}.Kind()}).
 		Int("pid", os.Getpid()).
 		Msg("worker started")
+
+	if o.runRetention > 0 {
+		go a.deleteFinishedRuns(ctx, flow.NewClient(pool, nil), o.runRetention)
+	}
 
 	select {
 	case <-ctx.Done():
@@ -155,6 +165,31 @@ func (a *app) run(cmd *cobra.Command, o *runOptions) error {
 		return errors.New("river client stopped unexpectedly")
 	}
 	return a.shutdown(client, o.shutdownTimeout)
+}
+
+// runRetentionInterval is how often `worker run` deletes expired runs.
+const runRetentionInterval = time.Minute
+
+// deleteFinishedRuns deletes whole finished runs older than retention, at
+// once and then every runRetentionInterval, until ctx ends. Several workers
+// may do so at once: each skips the runs another is deleting.
+func (a *app) deleteFinishedRuns(ctx context.Context, client *flow.Client, retention time.Duration) {
+	ticker := time.NewTicker(runRetentionInterval)
+	defer ticker.Stop()
+	for {
+		n, err := client.DeleteFinishedRuns(ctx, retention, 100)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			a.log.Warn().Err(err).Msg("deleting finished runs")
+		case n > 0:
+			a.log.Info().Int("runs", n).Stringer("older_than", retention).Msg("deleted finished runs")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
 }
 
 // shutdown stops the client: first gracefully (no new fetches, running jobs

@@ -713,3 +713,28 @@ func TestRunsAndJSONOutputs(t *testing.T) {
 	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
 	require.JSONEq(t, `[]`, res.stdout)
 }
+
+// `worker run --run-retention` deletes whole finished runs older than the
+// retention, and leaves the others.
+func TestRunRetention(t *testing.T) {
+	t.Parallel()
+	pool := testdb.New(t)
+	ctx := context.Background()
+	finished := startRun(t, pool, `{"nodes": [{"id": "a", "kind": "noop"}]}`)
+	_, err := pool.Exec(ctx, `UPDATE river_job SET state = 'completed', finalized_at = now() WHERE metadata ->> 'flow_run' = $1::bigint::text`, finished)
+	require.NoError(t, err)
+	open := startRun(t, pool, `{"nodes": [{"id": "a", "kind": "noop"}, {"id": "b", "kind": "sleep", "args": {"ms": 3600000}, "deps": ["a"]}]}`)
+
+	w := startWorker(t, pool, "--run-retention", "1ms")
+	defer w.stop(t)
+	require.Eventually(t, func() bool {
+		var n int
+		_ = pool.QueryRow(ctx, `SELECT count(*) FROM flow.run WHERE id = $1`, finished).Scan(&n)
+		return n == 0
+	}, 30*time.Second, 10*time.Millisecond, "the finished run was never deleted")
+	var jobs, runs int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM river_job WHERE metadata ->> 'flow_run' = $1::bigint::text),
+		(SELECT count(*) FROM flow.run WHERE id = $2)`, finished, open).Scan(&jobs, &runs))
+	require.Zero(t, jobs, "the finished run's jobs went with it")
+	require.Equal(t, 1, runs, "the unfinished run stays")
+}

@@ -101,7 +101,25 @@ func ensureTemplate(ctx context.Context) (string, error) {
 	if _, err := admin.Exec(ctx, "ALTER DATABASE "+building+" RENAME TO "+name); err != nil {
 		return "", err
 	}
+	dropStaleTemplates(ctx, admin, name)
 	return name, nil
+}
+
+// dropStaleTemplates drops the templates of earlier migration sets, so the
+// server keeps one. A template some other test process is cloning right now
+// cannot be dropped (it is in use); it is left for the next time.
+func dropStaleTemplates(ctx context.Context, admin *pgx.Conn, keep string) {
+	rows, err := admin.Query(ctx, `SELECT datname FROM pg_database WHERE datname LIKE 'htdag\_tmpl\_%' AND datname <> $1`, keep)
+	if err != nil {
+		return
+	}
+	stale, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return
+	}
+	for _, name := range stale {
+		_, _ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize())
+	}
 }
 
 func migrate(ctx context.Context, dbName string) error {

@@ -8,7 +8,9 @@ package migrations
 
 import (
 	"context"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -33,6 +35,12 @@ type Migration struct {
 	Version int
 	Name    string
 	SQL     string
+}
+
+// Checksum is the sha256 of the migration's SQL, recorded when it is applied.
+func (m Migration) Checksum() string {
+	sum := sha256.Sum256([]byte(m.SQL))
+	return hex.EncodeToString(sum[:])
 }
 
 // All returns htdag's migrations in version order.
@@ -109,29 +117,41 @@ func Up(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) (*Result, 
 			    name       text NOT NULL,
 			    applied_at timestamptz NOT NULL DEFAULT now()
 			);
-			COMMENT ON TABLE flow.schema_migration IS 'htdag migrations applied to this database (worker migrate).';`); err != nil {
+			ALTER TABLE flow.schema_migration ADD COLUMN IF NOT EXISTS checksum text;
+			COMMENT ON TABLE flow.schema_migration IS 'htdag migrations applied to this database (worker migrate).';
+			COMMENT ON COLUMN flow.schema_migration.checksum IS 'sha256 of the migration file as applied: a file changed afterwards is refused.';`); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, "SELECT version FROM flow.schema_migration")
+		rows, err := tx.Query(ctx, "SELECT version, coalesce(checksum, '') FROM flow.schema_migration")
 		if err != nil {
 			return err
 		}
-		applied, err := pgx.CollectRows(rows, pgx.RowTo[int32])
-		if err != nil {
+		applied := map[int]string{}
+		var (
+			version  int32
+			checksum string
+		)
+		if _, err := pgx.ForEachRow(rows, []any{&version, &checksum}, func() error {
+			applied[int(version)] = checksum
+			return nil
+		}); err != nil {
 			return err
-		}
-		have := make(map[int]bool, len(applied))
-		for _, v := range applied {
-			have[int(v)] = true
 		}
 		for _, m := range all {
-			if have[m.Version] {
+			if sum, ok := applied[m.Version]; ok {
+				// Migrations are append-only: an applied one that changed
+				// would leave this database unlike every other.
+				if sum != "" && sum != m.Checksum() {
+					return fmt.Errorf("migration %04d_%s was changed after it was applied to this database; "+
+						"migrations are append-only: put the change in a new migration", m.Version, m.Name)
+				}
 				continue
 			}
 			if _, err := tx.Exec(ctx, m.SQL); err != nil {
 				return fmt.Errorf("migration %04d_%s: %w", m.Version, m.Name, err)
 			}
-			if _, err := tx.Exec(ctx, "INSERT INTO flow.schema_migration (version, name) VALUES ($1, $2)", m.Version, m.Name); err != nil {
+			if _, err := tx.Exec(ctx, "INSERT INTO flow.schema_migration (version, name, checksum) VALUES ($1, $2, $3)",
+				m.Version, m.Name, m.Checksum()); err != nil {
 				return err
 			}
 			res.Applied = append(res.Applied, m)

@@ -63,3 +63,15 @@ func TestAllIsOrderedAndNamed(t *testing.T) {
 		require.NotEmpty(t, m.SQL)
 	}
 }
+
+// A migration changed after it was applied is refused, naming it.
+func TestUpRefusesAChangedMigration(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testdb.New(t)
+	_, err := pool.Exec(ctx, `UPDATE flow.schema_migration SET checksum = 'not the same' WHERE version = 2`)
+	require.NoError(t, err)
+
+	_, err = migrations.Up(ctx, pool, nil)
+	require.ErrorContains(t, err, "migration 0002_flow_start was changed after it was applied")
+}

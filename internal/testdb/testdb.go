@@ -63,7 +63,8 @@ func ensureTemplate(ctx context.Context) (string, error) {
 		return "", err
 	}
 	h := sha256.New()
-	h.Write([]byte("river v0.51.2\n"))
+	// Bump the runner line when migrations.Up changes what it records.
+	h.Write([]byte("river v0.51.2\nrunner 2\n"))
 	for _, m := range all {
 		fmt.Fprintf(h, "%d %s\n%s\n", m.Version, m.Name, m.SQL)
 	}

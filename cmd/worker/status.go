@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -74,9 +73,9 @@ func (a *app) statusCommand() *cobra.Command {
 		Short: "Show a run and its nodes",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			runID, err := strconv.ParseInt(args[0], 10, 64)
-			if err != nil || runID < 1 {
-				return usageError(cmd, fmt.Errorf("RUN_ID %q: want a positive integer", args[0]))
+			runID, err := parseRunID(cmd, args[0])
+			if err != nil {
+				return err
 			}
 			ctx := cmd.Context()
 			pool, err := a.openPool(ctx)

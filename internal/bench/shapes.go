@@ -107,16 +107,7 @@ var shapes = []shape{
 		describe: func(q bool) string {
 			return fmt.Sprintf("%d runs of a 5-node diamond (1 -> 3 -> 1), started by %d goroutines", size(q, 2_000), diamondStarters)
 		},
-		build: func(q bool) *workload {
-			runs := size(q, 2_000)
-			spec, n := diamondSpec()
-			w := &workload{starters: diamondStarters}
-			for range runs {
-				w.specs = append(w.specs, spec)
-				w.nodes += n
-			}
-			return w
-		},
+		build: func(q bool) *workload { return diamonds(q, 1) },
 	},
 	{
 		name: ShapeDiamondsBatched,
@@ -124,16 +115,7 @@ var shapes = []shape{
 			return fmt.Sprintf("the diamonds (%d runs), started %d per StartMany call by %d goroutines",
 				size(q, 2_000), diamondBatch, diamondStarters)
 		},
-		build: func(q bool) *workload {
-			runs := size(q, 2_000)
-			spec, n := diamondSpec()
-			w := &workload{starters: diamondStarters, batch: diamondBatch}
-			for range runs {
-				w.specs = append(w.specs, spec)
-				w.nodes += n
-			}
-			return w
-		},
+		build: func(q bool) *workload { return diamonds(q, diamondBatch) },
 	},
 	{
 		name: ShapeLayered,
@@ -292,4 +274,15 @@ func layeredNodes(layers, width int, seed uint64) []flow.NodeSpec {
 func layeredSpec(name string, layers, width int, seed uint64) ([]byte, int) {
 	nodes := layeredNodes(layers, width, seed)
 	return mustJSON(&flow.Spec{Name: name, Nodes: nodes}), len(nodes)
+}
+
+// diamonds is the diamonds workload, started batch runs per call.
+func diamonds(quick bool, batch int) *workload {
+	spec, n := diamondSpec()
+	w := &workload{starters: diamondStarters, batch: batch}
+	for range size(quick, 2_000) {
+		w.specs = append(w.specs, spec)
+		w.nodes += n
+	}
+	return w
 }

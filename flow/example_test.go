@@ -228,3 +228,54 @@ func ExampleInTx() {
 	}
 	_ = river.WorkFunc(work)
 }
+
+// Resuming a failed run: fix what made a node fail, then Retry. Completed
+// nodes are not run again; discarded ones get a fresh attempt budget.
+func ExampleClient_Retry() {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, "postgres:///htdag")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer pool.Close()
+	fc := flow.NewClient(pool, nil)
+
+	runID := int64(42) // a run that ended failed
+	reset, err := fc.Retry(ctx, runID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if reset == 0 {
+		fmt.Println("nothing to retry: the run is not failed or cancelled")
+		return
+	}
+	run, err := fc.Wait(ctx, runID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(reset, "nodes reset; the run is", run.State)
+}
+
+// Starting many runs: one transaction and round trip for all of them, and an
+// idempotency key so that running this twice starts each run once.
+func ExampleClient_StartMany() {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, "postgres:///htdag")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer pool.Close()
+	fc := flow.NewClient(pool, nil)
+
+	var specs []flow.Specifier
+	for _, dir := range []string{"/src/a", "/src/b", "/src/c"} {
+		w := flow.New("index " + dir).Key("index:" + dir).Input(map[string]string{"dir": dir})
+		w.Add("scan", jobs.EchoArgs{"dir": dir})
+		specs = append(specs, w)
+	}
+	ids, err := fc.StartMany(ctx, specs...)
+	if err != nil {
+		log.Fatal(err) // a *flow.SpecError says which spec ("spec #2: ...")
+	}
+	fmt.Println(ids)
+}

@@ -40,9 +40,6 @@ func NewClient(pool *pgxpool.Pool, config *Config) *Client {
 	return c
 }
 
-// Pool is the client's connection pool.
-func (c *Client) Pool() *pgxpool.Pool { return c.pool }
-
 // Start starts a run in its own transaction and returns its id.
 func (c *Client) Start(ctx context.Context, spec Specifier) (int64, error) {
 	return c.start(ctx, c.pool, spec)
@@ -207,14 +204,8 @@ func (c *Client) startRaw(ctx context.Context, q querier, raw []byte) (int64, er
 // nothing, for a run that had already finished. It wraps flow.cancel.
 func (c *Client) Cancel(ctx context.Context, runID int64) (bool, error) {
 	var cancelled bool
-	if err := c.pool.QueryRow(ctx, "SELECT flow.cancel($1)", runID).Scan(&cancelled); err != nil {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "P0002" {
-			return false, fmt.Errorf("run %d: %w", runID, ErrRunNotFound)
-		}
-		return false, err
-	}
-	return cancelled, nil
+	err := c.pool.QueryRow(ctx, "SELECT flow.cancel($1)", runID).Scan(&cancelled)
+	return cancelled, runNotFound(err, runID)
 }
 
 // Retry resumes a failed or cancelled run from its failure frontier:
@@ -225,14 +216,18 @@ func (c *Client) Cancel(ctx context.Context, runID int64) (bool, error) {
 // already retried, say) or completed. It wraps flow.retry.
 func (c *Client) Retry(ctx context.Context, runID int64) (int, error) {
 	var reset int
-	if err := c.pool.QueryRow(ctx, "SELECT flow.retry($1)", runID).Scan(&reset); err != nil {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "P0002" {
-			return 0, fmt.Errorf("run %d: %w", runID, ErrRunNotFound)
-		}
-		return 0, err
+	err := c.pool.QueryRow(ctx, "SELECT flow.retry($1)", runID).Scan(&reset)
+	return reset, runNotFound(err, runID)
+}
+
+// runNotFound turns the no_data_found (P0002) that flow.cancel and
+// flow.retry raise for an unknown run into ErrRunNotFound.
+func runNotFound(err error, runID int64) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "P0002" {
+		return fmt.Errorf("run %d: %w", runID, ErrRunNotFound)
 	}
-	return reset, nil
+	return err
 }
 
 // Problem is one row of flow.check: something about a run that breaks the

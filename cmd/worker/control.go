@@ -47,13 +47,12 @@ func (a *app) runActionCommand(ra runAction) *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			pool, err := a.openPool(ctx)
+			client, closeClient, err := a.openClient(ctx)
 			if err != nil {
 				return err
 			}
-			defer pool.Close()
+			defer closeClient()
 
-			client := flow.NewClient(pool, nil)
 			done, count, err := ra.act(ctx, client, runID)
 			if err != nil {
 				return migrateHint(err)

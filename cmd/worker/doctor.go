@@ -22,13 +22,13 @@ func (a *app) doctorCommand() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			pool, err := a.openPool(ctx)
+			client, closeClient, err := a.openClient(ctx)
 			if err != nil {
 				return err
 			}
-			defer pool.Close()
+			defer closeClient()
 
-			problems, err := flow.NewClient(pool, nil).Check(ctx, runID)
+			problems, err := client.Check(ctx, runID)
 			if err != nil {
 				return migrateHint(err)
 			}

@@ -30,6 +30,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
+
+	"github.com/htdag/htdag/flow"
 )
 
 // defaultDatabaseURL is used when neither --database-url nor DATABASE_URL is
@@ -224,6 +226,16 @@ func (a *app) openPool(ctx context.Context) (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("connecting to %s: %w", redactURL(a.databaseURL), err)
 	}
 	return pool, nil
+}
+
+// openClient opens a pool (see openPool) and a flow client on it, and the
+// function that closes them.
+func (a *app) openClient(ctx context.Context) (*flow.Client, func(), error) {
+	pool, err := a.openPool(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return flow.NewClient(pool, nil), pool.Close, nil
 }
 
 // redactURL hides the password of a database URL, for logs, help and error

@@ -30,13 +30,13 @@ func (a *app) runsCommand() *cobra.Command {
 				return usageError(cmd, fmt.Errorf("--state %q: want pending, running, completed, failed or cancelled", state))
 			}
 			ctx := cmd.Context()
-			pool, err := a.openPool(ctx)
+			client, closeClient, err := a.openClient(ctx)
 			if err != nil {
 				return err
 			}
-			defer pool.Close()
+			defer closeClient()
 
-			runs, err := flow.NewClient(pool, nil).ListRuns(ctx, flow.RunState(state), limit)
+			runs, err := client.ListRuns(ctx, flow.RunState(state), limit)
 			if err != nil {
 				return migrateHint(err)
 			}

@@ -29,13 +29,13 @@ func (a *app) startCommand() *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			pool, err := a.openPool(ctx)
+			client, closeClient, err := a.openClient(ctx)
 			if err != nil {
 				return err
 			}
-			defer pool.Close()
+			defer closeClient()
 
-			runID, err := flow.NewClient(pool, nil).StartJSON(ctx, spec)
+			runID, err := client.StartJSON(ctx, spec)
 			if err != nil {
 				var specErr *flow.SpecError
 				if errors.As(err, &specErr) {

@@ -78,13 +78,12 @@ func (a *app) statusCommand() *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			pool, err := a.openPool(ctx)
+			client, closeClient, err := a.openClient(ctx)
 			if err != nil {
 				return err
 			}
-			defer pool.Close()
+			defer closeClient()
 
-			client := flow.NewClient(pool, nil)
 			run, err := client.GetRun(ctx, runID)
 			if err != nil {
 				return fmt.Errorf("run %d: %w", runID, migrateHint(err))

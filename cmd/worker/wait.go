@@ -65,11 +65,11 @@ func (a *app) wait(cmd *cobra.Command, arg string, timeout time.Duration, asJSON
 		return waitUnknown, usageError(cmd, fmt.Errorf("--timeout must not be negative"))
 	}
 	ctx := cmd.Context()
-	pool, err := a.openPool(ctx)
+	client, closeClient, err := a.openClient(ctx)
 	if err != nil {
 		return waitUnknown, err
 	}
-	defer pool.Close()
+	defer closeClient()
 
 	waitCtx := ctx
 	if timeout > 0 {
@@ -77,7 +77,6 @@ func (a *app) wait(cmd *cobra.Command, arg string, timeout time.Duration, asJSON
 		waitCtx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	client := flow.NewClient(pool, nil)
 	// Read the run first: an unknown run or an unmigrated database fails
 	// here at once with a clear error, and a finished run needs no LISTEN.
 	run, err := client.GetRun(waitCtx, runID)

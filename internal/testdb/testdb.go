@@ -12,6 +12,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/htdag/htdag/migrations"
@@ -158,7 +160,15 @@ func Config(tb testing.TB) *pgxpool.Config {
 		tb.Fatalf("testdb: connecting to %s: %v", redact(AdminURL()), err)
 	}
 	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE "+tmpl); err != nil {
+	_, err = admin.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE "+tmpl)
+	if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == "3D000" {
+		// Another checkout with other migrations (a second worktree) made
+		// its own template and dropped this one as stale: make it again.
+		if tmpl, err = ensureTemplate(ctx); err == nil {
+			_, err = admin.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE "+tmpl)
+		}
+	}
+	if err != nil {
 		tb.Fatalf("testdb: creating %s: %v", name, err)
 	}
 	tb.Cleanup(func() {

@@ -312,18 +312,28 @@ type Run struct {
 	FinishedAt *time.Time
 	// CancelledAt is when Cancel was called (the run ends cancelled).
 	CancelledAt *time.Time
+	// ParentRunID and ParentJobID are set for a child run: the run and the
+	// node (its job id) that started it. Nil for a top run.
+	ParentRunID *int64
+	ParentJobID *int64
+	// TopRunID is the top run of the run's tree (its own id for a top run).
+	TopRunID int64
+	// Depth is 0 for a top run, its parent's depth + 1 for a child run.
+	Depth int
 }
 
 // ErrRunNotFound is returned for a run id that does not exist.
 var ErrRunNotFound = errors.New("run not found")
 
-const runColumns = `id, name, state, input, output, node_count, unfinished, failed, created_at, started_at, finished_at, cancelled_at`
+const runColumns = `id, name, state, input, output, node_count, unfinished, failed, created_at, started_at, finished_at, cancelled_at,
+	parent_run_id, parent_job_id, coalesce(root_run_id, id), depth`
 
 func scanRun(row pgx.Row) (*Run, error) {
 	var r Run
 	var state string
 	if err := row.Scan(&r.ID, &r.Name, &state, &r.Input, &r.Output, &r.NodeCount, &r.Unfinished, &r.Failed,
-		&r.CreatedAt, &r.StartedAt, &r.FinishedAt, &r.CancelledAt); err != nil {
+		&r.CreatedAt, &r.StartedAt, &r.FinishedAt, &r.CancelledAt,
+		&r.ParentRunID, &r.ParentJobID, &r.TopRunID, &r.Depth); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, ErrRunNotFound
 		}
@@ -342,14 +352,14 @@ func getRun(ctx context.Context, q querier, runID int64) (*Run, error) {
 	return scanRun(q.QueryRow(ctx, "SELECT "+runColumns+" FROM flow.run WHERE id = $1", runID))
 }
 
-// ListRuns lists runs, newest first: those in state (all when empty), at
-// most limit of them (no limit when limit <= 0).
+// ListRuns lists top runs (not child runs), newest first: those in state
+// (all when empty), at most limit of them (no limit when limit <= 0).
 func (c *Client) ListRuns(ctx context.Context, state RunState, limit int) ([]*Run, error) {
 	var lim *int
 	if limit > 0 {
 		lim = &limit
 	}
-	rows, err := c.pool.Query(ctx, "SELECT "+runColumns+" FROM flow.run WHERE ($1 = '' OR state = $1) ORDER BY id DESC LIMIT $2",
+	rows, err := c.pool.Query(ctx, "SELECT "+runColumns+" FROM flow.run WHERE parent_run_id IS NULL AND ($1 = '' OR state = $1) ORDER BY id DESC LIMIT $2",
 		string(state), lim)
 	if err != nil {
 		return nil, err
@@ -372,13 +382,16 @@ type NodeInfo struct {
 	Output      json.RawMessage
 	AttemptedAt *time.Time
 	FinalizedAt *time.Time
+	// ChildRunID is the child run a sub-workflow, map or expanded node runs
+	// as, once it started.
+	ChildRunID *int64
 }
 
 // Nodes lists a run's nodes in job id order (the order of the spec).
 func (c *Client) Nodes(ctx context.Context, runID int64) ([]*NodeInfo, error) {
 	rows, err := c.pool.Query(ctx, `
 		SELECT run_id, node_id, job_id, coalesce(kind, ''), state, coalesce(attempt, 0), coalesce(max_attempts, 0),
-		       parents, waiting, coalesce(last_error, ''), output, attempted_at, finalized_at
+		       parents, waiting, coalesce(last_error, ''), output, attempted_at, finalized_at, child_run_id
 		  FROM flow.nodes WHERE run_id = $1 ORDER BY job_id`, runID)
 	if err != nil {
 		return nil, err
@@ -386,7 +399,53 @@ func (c *Client) Nodes(ctx context.Context, runID int64) ([]*NodeInfo, error) {
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (*NodeInfo, error) {
 		var n NodeInfo
 		err := row.Scan(&n.RunID, &n.NodeID, &n.JobID, &n.Kind, &n.State, &n.Attempt, &n.MaxAttempts,
-			&n.Parents, &n.Waiting, &n.LastError, &n.Output, &n.AttemptedAt, &n.FinalizedAt)
+			&n.Parents, &n.Waiting, &n.LastError, &n.Output, &n.AttemptedAt, &n.FinalizedAt, &n.ChildRunID)
 		return &n, err
 	})
+}
+
+// TreeNode is one node of a run's tree (flow.tree): a node of the run or of
+// any run below it.
+type TreeNode struct {
+	RunID      int64
+	Depth      int      // the depth of the node's run (0: the top run)
+	RunState   RunState // the state of the node's run
+	Path       string   // the node's place from the run asked for, such as "sub/m/7"
+	NodeID     string
+	JobID      int64
+	Kind       string
+	State      string // the job's state ("deleted" once removed)
+	Attempt    int
+	ChildRunID *int64 // the child run the node runs as, if any
+	LastError  string
+	Output     json.RawMessage
+}
+
+// Tree returns every node of the run and of all runs below it in one query,
+// depth first: a node's child run's nodes follow the node.
+func (c *Client) Tree(ctx context.Context, runID int64) ([]*TreeNode, error) {
+	rows, err := c.pool.Query(ctx, `
+		SELECT run_id, depth, run_state, path, node_id, job_id, coalesce(kind, ''), state, coalesce(attempt, 0),
+		       child_run_id, coalesce(last_error, ''), output
+		  FROM flow.tree($1)`, runID)
+	if err != nil {
+		return nil, err
+	}
+	nodes, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*TreeNode, error) {
+		var n TreeNode
+		var runState string
+		err := row.Scan(&n.RunID, &n.Depth, &runState, &n.Path, &n.NodeID, &n.JobID, &n.Kind, &n.State, &n.Attempt,
+			&n.ChildRunID, &n.LastError, &n.Output)
+		n.RunState = RunState(runState)
+		return &n, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(nodes) == 0 {
+		if _, err := c.GetRun(ctx, runID); err != nil {
+			return nil, err
+		}
+	}
+	return nodes, nil
 }

@@ -136,12 +136,20 @@ func (c *completer) flush(batch []*completion) {
 				}
 				errs[i] = runInSavepoint(ctx, tx, r.node)
 			}
+			// An expanded node is parked by flow.expand, not completed here.
+			var expanded int64
+			for i, r := range batch {
+				if r.node.expand != nil && errs[i] == nil {
+					expanded++
+				}
+			}
 			ids, outputs := completionParams(batch, errs)
 			if len(ids) == 0 {
+				completed = expanded
 				return nil
 			}
 			tag, err := tx.Exec(ctx, completeSQL, ids, outputs)
-			completed = tag.RowsAffected()
+			completed = tag.RowsAffected() + expanded
 			return err
 		})
 		if err != nil {
@@ -171,7 +179,7 @@ func completionParams(batch []*completion, errs []error) ([]int64, []*string) {
 	ids := make([]int64, 0, len(batch))
 	outputs := make([]*string, 0, len(batch))
 	for i, r := range batch {
-		if errs[i] != nil {
+		if errs[i] != nil || r.node.expand != nil {
 			continue
 		}
 		ids = append(ids, r.node.jobID)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
@@ -27,6 +28,8 @@ type nodeContext struct {
 	meta    nodeMeta
 	output  []byte
 	txFuncs []func(ctx context.Context, tx pgx.Tx) error
+	// expand is the spec of the child run the node expands into, if any.
+	expand []byte
 }
 
 type nodeContextKey struct{}
@@ -94,11 +97,56 @@ func InTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) er
 	return nil
 }
 
-// NodeInputs is what a node reads of its run: the run's input and its
-// parents' outputs keyed by parent node id.
+// Expand makes the node expand into a sub-DAG at run time: when Work
+// returns nil, the child run of sub is inserted in the node's completion
+// transaction (after its InTx functions), and the node finishes only when
+// that run finishes: completed with the child run's output as its own (any
+// [SetOutput] is ignored), or failed when the child run fails. The node's
+// children wait for that. Nodes of sub may expand again, within the top run's
+// limits ([Spec].MaxDepth, [Spec].MaxTreeNodes). sub's input, when it sets
+// none, is the node's own inputs ({"input": ..., "parents": {...}}).
+//
+// An invalid spec or a limit exceeded cancels the node (River's JobCancel:
+// retrying would fail the same way) with an error naming the problem.
+// Calling Expand again replaces the spec. The SQL door is
+// flow.expand(job_id, spec), for workers in other languages.
+func Expand(ctx context.Context, sub Specifier) error {
+	nc := nodeFromContext(ctx)
+	if nc == nil {
+		return ErrNotNode
+	}
+	if sub == nil {
+		return errors.New("htdag: Expand: spec is nil")
+	}
+	raw, err := encodeSpec(sub)
+	if err != nil {
+		return err
+	}
+	nc.expand = raw
+	return nil
+}
+
+// ExpandJSON is [Expand] with the sub-DAG given as a JSON workflow spec.
+func ExpandJSON(ctx context.Context, spec []byte) error {
+	nc := nodeFromContext(ctx)
+	if nc == nil {
+		return ErrNotNode
+	}
+	if !json.Valid(spec) {
+		return &SpecError{Problem: "the spec is not valid JSON"}
+	}
+	nc.expand = spec
+	return nil
+}
+
+// NodeInputs is what a node reads of its run: the run's input, its parents'
+// outputs keyed by parent node id, and for a node of a map its element.
 type NodeInputs struct {
 	Input   json.RawMessage            `json:"input"`
 	Parents map[string]json.RawMessage `json:"parents"`
+	// Item is the node's element when the node is one of a map's jobs
+	// (nil otherwise).
+	Item json.RawMessage `json:"item,omitempty"`
 }
 
 // Inputs reads the run's input and the node's parents' outputs in one query
@@ -169,7 +217,23 @@ func (m *Middleware) Work(ctx context.Context, job *rivertype.JobRow, doInner fu
 	if err != nil {
 		return err
 	}
+	if nc.expand != nil {
+		nc.txFuncs = append(nc.txFuncs, expandInTx(nc))
+	}
 	return m.completer.complete(nc)
+}
+
+// expandInTx inserts nc's child run and parks the node (flow.expand).
+func expandInTx(nc *nodeContext) func(ctx context.Context, tx pgx.Tx) error {
+	return func(ctx context.Context, tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, "SELECT flow.expand($1, $2::jsonb)", nc.jobID, string(nc.expand))
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "22023" {
+			// An invalid spec or a limit: every retry would fail alike.
+			return river.JobCancel(fmt.Errorf("htdag: node %q cannot expand: %s", nc.meta.NodeID, pgErr.Message))
+		}
+		return err
+	}
 }
 
 // CompleterStats counts the grouped completer's work since the middleware

@@ -26,14 +26,36 @@ type Spec struct {
 	Priority    int        `json:"priority,omitempty"`
 	MaxAttempts int        `json:"max_attempts,omitempty"`
 	At          *time.Time `json:"at,omitempty"`
+	// Output names the node whose output is the run's output. By default a
+	// run's output is an object of its sink nodes' outputs keyed by node id.
+	Output string `json:"output,omitempty"`
+	// MaxDepth bounds how deep child runs may nest below a top run
+	// (default 32). Top-level specs only.
+	MaxDepth int `json:"max_depth,omitempty"`
+	// MaxTreeNodes bounds the nodes of a top run's whole tree, child runs
+	// and expansions included (default 1,000,000). Top-level specs only.
+	MaxTreeNodes int `json:"max_tree_nodes,omitempty"`
 }
 
 // NodeSpec is one node of a [Spec].
 type NodeSpec struct {
 	// ID names the node within its run: 1 to 128 of A-Z a-z 0-9 _ . : -
 	ID string `json:"id"`
-	// Kind is the River job kind that works the node.
-	Kind string `json:"kind"`
+	// Kind is the River job kind that works the node. A node has a kind or
+	// a Workflow, not both.
+	Kind string `json:"kind,omitempty"`
+	// Workflow makes the node a sub-workflow: when its parents complete, it
+	// starts a child run of this spec, and completes when that run completes,
+	// with the child run's output as its output. The child run's input is
+	// Workflow.Input, or else the node's own inputs ({"input", "parents"}).
+	Workflow *Spec `json:"workflow,omitempty"`
+	// Map makes the node run once per element of the output array of the
+	// parent node named here (a dependency, implied): one job of Kind per
+	// element (the element is [NodeInputs].Item), or one child run of
+	// Workflow per element (the element is its input). The node's output is
+	// the array of results in element order; [] for an empty array. A parent
+	// output that is not an array fails the node.
+	Map string `json:"map,omitempty"`
 	// Args are the job's args (a JSON object). Defaults to {}.
 	Args json.RawMessage `json:"args,omitempty"`
 	// Deps are the ids of the nodes this node waits for.
@@ -82,6 +104,14 @@ func (w *Workflow) Input(input any) *Workflow {
 		return w
 	}
 	w.spec.Input = b
+	return w
+}
+
+// Output makes node n's output the run's output (see [Spec].Output).
+func (w *Workflow) Output(n *Node) *Workflow {
+	if n != nil {
+		w.spec.Output = n.id
+	}
 	return w
 }
 
@@ -157,17 +187,76 @@ func (w *Workflow) Add(id string, args river.JobArgs, opts ...NodeOption) *Node 
 			ns.At = &at
 		}
 	}
+	w.addNode(ns, opts)
+	return node
+}
+
+// AddWorkflow adds a sub-workflow node: once its parents complete it runs
+// sub as a child run, and completes with that run's output (see
+// [NodeSpec].Workflow). sub may itself hold sub-workflows.
+func (w *Workflow) AddWorkflow(id string, sub Specifier, opts ...NodeOption) *Node {
+	node := &Node{id: id, w: w}
+	if sub == nil {
+		w.fail(fmt.Errorf("node %q: workflow is nil", id))
+		return node
+	}
+	spec, err := sub.Spec()
+	if err != nil {
+		w.fail(fmt.Errorf("node %q: workflow: %w", id, err))
+		return node
+	}
+	w.addNode(NodeSpec{ID: id, Workflow: spec}, opts)
+	return node
+}
+
+// AddMap adds a node that runs args' kind once per element of over's output
+// array, in parallel, each job reading its element from [NodeInputs].Item;
+// its output is the array of their outputs in element order (see
+// [NodeSpec].Map). args are every element job's args.
+func (w *Workflow) AddMap(id string, over *Node, args river.JobArgs, opts ...NodeOption) *Node {
+	node := w.Add(id, args, opts...)
+	if over == nil {
+		w.fail(fmt.Errorf("node %q: map over a nil node", id))
+		return node
+	}
+	if !w.ids[over.id] || over.w != w {
+		w.fail(fmt.Errorf("node %q: maps over %q, which is not in this workflow (add it first)", id, over.id))
+	}
+	if len(w.spec.Nodes) > 0 && w.spec.Nodes[len(w.spec.Nodes)-1].ID == id {
+		w.spec.Nodes[len(w.spec.Nodes)-1].Map = over.id
+	}
+	return node
+}
+
+// AddMapWorkflow adds a node that runs sub as one child run per element of
+// over's output array (the element is each child run's input); its output is
+// the array of their outputs in element order.
+func (w *Workflow) AddMapWorkflow(id string, over *Node, sub Specifier, opts ...NodeOption) *Node {
+	node := w.AddWorkflow(id, sub, opts...)
+	if over == nil {
+		w.fail(fmt.Errorf("node %q: map over a nil node", id))
+		return node
+	}
+	if !w.ids[over.id] || over.w != w {
+		w.fail(fmt.Errorf("node %q: maps over %q, which is not in this workflow (add it first)", id, over.id))
+	}
+	if len(w.spec.Nodes) > 0 && w.spec.Nodes[len(w.spec.Nodes)-1].ID == id {
+		w.spec.Nodes[len(w.spec.Nodes)-1].Map = over.id
+	}
+	return node
+}
+
+func (w *Workflow) addNode(ns NodeSpec, opts []NodeOption) {
 	for _, opt := range opts {
 		opt(&ns)
 	}
 	for _, dep := range ns.Deps {
 		if !w.ids[dep] {
-			w.fail(fmt.Errorf("node %q: depends on %q, which is not in this workflow (add parents first)", id, dep))
+			w.fail(fmt.Errorf("node %q: depends on %q, which is not in this workflow (add parents first)", ns.ID, dep))
 		}
 	}
-	w.ids[id] = true
+	w.ids[ns.ID] = true
 	w.spec.Nodes = append(w.spec.Nodes, ns)
-	return node
 }
 
 func (w *Workflow) fail(err error) {

@@ -207,7 +207,7 @@ func TestStartRejectsInvalidSpec(t *testing.T) {
 		{
 			name:    "MissingKind",
 			spec:    `{"nodes": [{"id": "a", "args": {}}]}`,
-			problem: `node "a" has no "kind" (a non-empty string)`,
+			problem: `node "a" has no "kind" (a non-empty string) and no "workflow"`,
 			build: func() flow.Specifier {
 				w := flow.New("kindless")
 				w.Add("a", kindlessArgs{})
@@ -268,12 +268,12 @@ func TestStartRejectsInvalidSpec(t *testing.T) {
 		{
 			name:    "UnknownNodeKey",
 			spec:    `{"nodes": [{"id": "a", "kind": "noop", "depends_on": ["b"]}]}`,
-			problem: `node "a" has unknown key "depends_on" (allowed: id, kind, args, deps, queue, priority, max_attempts, at, timeout_ms)`,
+			problem: `node "a" has unknown key "depends_on" (allowed: id, kind, args, deps, queue, priority, max_attempts, at, timeout_ms, workflow, map)`,
 		},
 		{
 			name:    "UnknownTopLevelKey",
 			spec:    `{"nodes": [{"id": "a", "kind": "noop"}], "timeout": 5}`,
-			problem: `unknown key "timeout" (allowed: name, input, nodes, key, queue, priority, max_attempts, at)`,
+			problem: `unknown key "timeout" (allowed: name, input, nodes, key, queue, priority, max_attempts, at, output, max_depth, max_tree_nodes)`,
 		},
 		{
 			name:    "NameTooLong",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -19,6 +20,8 @@ import (
 //   - flow.run.failed = nodes cancelled or discarded
 //   - a finished run has unfinished = 0 (and an unfinished one is not finished)
 //   - a finished run's output is its completed sinks' outputs
+//   - a node waiting for a child run is pending exactly while that run is
+//     unfinished, and a finished child run's outcome is its node's
 //   - liveness: in a run that is not finished no pending node has waiting = 0
 //     (that would be a lost release) and no pending node sits below a failed
 //     one (a lost cancel), and some node can still make progress
@@ -79,7 +82,7 @@ func assertInvariants(t *testing.T, ctx context.Context, pool *pgxpool.Pool, run
 	)
 	require.NoError(t, pool.QueryRow(ctx, `
 		SELECT r.state, r.node_count, r.unfinished, r.failed, r.finished_at IS NOT NULL,
-		       (r.output IS NOT DISTINCT FROM CASE WHEN r.unfinished = 0 THEN flow.sink_outputs(r.id) END),
+		       (r.output IS NOT DISTINCT FROM CASE WHEN r.unfinished = 0 THEN flow.run_output(r.id, r.is_map, r.output_node) END),
 		       count(*)::int,
 		       (count(*) FILTER (WHERE j.state NOT IN ('completed', 'cancelled', 'discarded')))::int,
 		       (count(*) FILTER (WHERE j.state IN ('cancelled', 'discarded')))::int
@@ -96,7 +99,7 @@ func assertInvariants(t *testing.T, ctx context.Context, pool *pgxpool.Pool, run
 	finished := state == "completed" || state == "failed" || state == "cancelled"
 	require.Equal(t, finished, unfinished == 0, "run %d: state %s with unfinished = %d", runID, state, unfinished)
 	require.Equal(t, finished, finishedAt, "run %d: state %s and finished_at", runID, state)
-	require.True(t, outputMatches, "run %d: output is not its completed sinks' outputs", runID)
+	require.True(t, outputMatches, "run %d: output is not its completed sinks' (or output node's, or map's) outputs", runID)
 	if finished {
 		require.Equal(t, failed == 0, state == "completed", "run %d: state %s with failed = %d", runID, state, failed)
 		return
@@ -106,15 +109,49 @@ func assertInvariants(t *testing.T, ctx context.Context, pool *pgxpool.Pool, run
 	var lostRelease, lostCancel []string
 	var progress int
 	require.NoError(t, pool.QueryRow(ctx, `
-		SELECT coalesce(array_agg(n.node_id ORDER BY n.job_id) FILTER (WHERE j.state = 'pending' AND n.waiting = 0), '{}'),
+		SELECT coalesce(array_agg(n.node_id ORDER BY n.job_id) FILTER (WHERE j.state = 'pending' AND n.waiting = 0 AND c.id IS NULL), '{}'),
 		       coalesce(array_agg(n.node_id ORDER BY n.job_id) FILTER (
 		           WHERE j.state = 'pending' AND EXISTS (
 		               SELECT 1 FROM unnest(n.parents) AS p(id) JOIN river_job pj ON pj.id = p.id
 		                WHERE pj.state IN ('cancelled', 'discarded'))), '{}'),
-		       (count(*) FILTER (WHERE j.state IN ('running', 'available', 'scheduled', 'retryable')))::int
+		       (count(*) FILTER (WHERE j.state IN ('running', 'available', 'scheduled', 'retryable')
+		                            OR (j.state = 'pending' AND c.state IN ('pending', 'running'))))::int
 		  FROM flow.node n JOIN river_job j ON j.id = n.job_id
+		  LEFT JOIN flow.run c ON c.parent_job_id = n.job_id
 		 WHERE n.run_id = $1`, runID).Scan(&lostRelease, &lostCancel, &progress))
 	require.Empty(t, lostRelease, "run %d: pending nodes with waiting = 0 (lost release)", runID)
 	require.Empty(t, lostCancel, "run %d: pending nodes below a failed node (lost cancel)", runID)
 	require.Positive(t, progress, "run %d is unfinished but no node can run", runID)
+}
+
+// assertTreeInvariants checks assertInvariants for the run and every run
+// below it, and that each child run agrees with the node that waits for it:
+// pending while the child run is unfinished; completed with the child's
+// output, discarded or cancelled once it completed, failed or was cancelled.
+func assertTreeInvariants(t *testing.T, ctx context.Context, pool *pgxpool.Pool, runID int64) {
+	t.Helper()
+	rows, err := pool.Query(ctx, `
+		WITH RECURSIVE t AS (
+		    SELECT id FROM flow.run WHERE id = $1
+		    UNION ALL
+		    SELECT c.id FROM flow.run c JOIN t ON c.parent_run_id = t.id)
+		SELECT id FROM t ORDER BY id`, runID)
+	require.NoError(t, err)
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	require.NoError(t, err)
+	for _, id := range ids {
+		assertInvariants(t, ctx, pool, id)
+	}
+
+	var mismatched []string
+	require.NoError(t, pool.QueryRow(ctx, `
+		SELECT coalesce(array_agg(format('run %s (node job %s): run %s, node %s', c.id, c.parent_job_id, c.state, j.state)), '{}')
+		  FROM flow.run c JOIN river_job j ON j.id = c.parent_job_id
+		 WHERE c.id = ANY ($1)
+		   AND NOT CASE c.state
+		           WHEN 'completed' THEN j.state = 'completed' AND j.metadata -> 'output' IS NOT DISTINCT FROM c.output
+		           WHEN 'failed'    THEN j.state IN ('discarded', 'cancelled')
+		           WHEN 'cancelled' THEN j.state = 'cancelled'
+		           ELSE j.state IN ('pending', 'cancelled') END`, ids).Scan(&mismatched))
+	require.Empty(t, mismatched, "child runs whose node disagrees with them")
 }

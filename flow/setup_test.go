@@ -71,13 +71,16 @@ func (b *testBundle) newPoolFromConfig(t *testing.T, cfg *pgxpool.Config) *pgxpo
 // One instance may be shared by several River clients so that counts cover
 // every client of a test.
 type testWorkers struct {
-	tally *tallyWorker
-	intx  *intxWorker
-	gate  *gateWorker
+	tally  *tallyWorker
+	intx   *intxWorker
+	gate   *gateWorker
+	rangeW *rangeWorker
+	square *squareWorker
 }
 
 func newTestWorkers() *testWorkers {
-	return &testWorkers{tally: &tallyWorker{}, intx: &intxWorker{}, gate: &gateWorker{open: make(chan struct{})}}
+	return &testWorkers{tally: &tallyWorker{}, intx: &intxWorker{}, gate: &gateWorker{open: make(chan struct{})},
+		rangeW: &rangeWorker{}, square: &squareWorker{}}
 }
 
 func (tw *testWorkers) register(workers *river.Workers) {
@@ -85,6 +88,9 @@ func (tw *testWorkers) register(workers *river.Workers) {
 	river.AddWorker(workers, tw.tally)
 	river.AddWorker(workers, tw.intx)
 	river.AddWorker(workers, tw.gate)
+	river.AddWorker(workers, tw.rangeW)
+	river.AddWorker(workers, tw.square)
+	river.AddWorker(workers, &totalWorker{})
 }
 
 // tallyArgs is a node that counts how many times it was worked (kind "tally").

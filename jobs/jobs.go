@@ -1,5 +1,6 @@
 // Package jobs holds htdag's built-in node kinds, registered by `worker run`
-// for demos, tests and benchmarks: noop, sleep, echo and fail.
+// for demos, tests and benchmarks: noop, sleep, echo, fail, and decompose
+// (with decompose.sum), which expands at run time.
 package jobs
 
 import (
@@ -109,5 +110,7 @@ func Register(workers *river.Workers) {
 	river.AddWorker(workers, &SleepWorker{})
 	river.AddWorker(workers, &EchoWorker{})
 	river.AddWorker(workers, &FailWorker{})
+	river.AddWorker(workers, &DecomposeWorker{})
+	river.AddWorker(workers, &SumWorker{})
 	river.AddWorker(workers, &flow.StartWorker{})
 }

@@ -13,8 +13,8 @@
 --
 -- A tree of runs has one top run (depth 0); each child run records its parent
 -- run, the parent node's job, its top run (root_run_id) and its depth. The top
--- run holds the tree's limits (max_depth, max_tree_nodes) and a count of the
--- nodes inserted so far in its whole tree (tree_nodes).
+-- run holds the tree's limits (max_depth, max_tree_nodes); flow.tree_count
+-- counts the nodes its child runs added.
 
 ALTER TABLE flow.run
     ADD COLUMN parent_run_id  bigint REFERENCES flow.run (id) ON DELETE CASCADE,
@@ -23,18 +23,16 @@ ALTER TABLE flow.run
     ADD COLUMN depth          integer NOT NULL DEFAULT 0,
     ADD COLUMN output_node    text,
     ADD COLUMN is_map         boolean NOT NULL DEFAULT false,
-    ADD COLUMN tree_nodes     integer,
     ADD COLUMN max_depth      integer,
     ADD COLUMN max_tree_nodes integer;
 
 -- Runs made before this migration are top runs of one level.
-UPDATE flow.run SET tree_nodes = node_count, max_depth = 32, max_tree_nodes = 1000000 WHERE tree_nodes IS NULL;
+UPDATE flow.run SET max_depth = 32, max_tree_nodes = 1000000 WHERE max_depth IS NULL;
 
 ALTER TABLE flow.run
     ADD CONSTRAINT run_child_links_all_or_none CHECK (num_nulls(parent_run_id, parent_job_id, root_run_id) IN (0, 3)),
     ADD CONSTRAINT run_depth_zero_iff_top CHECK ((depth = 0) = (parent_run_id IS NULL)),
-    ADD CONSTRAINT run_limits_only_on_top CHECK ((parent_run_id IS NULL) = (num_nulls(tree_nodes, max_depth, max_tree_nodes) = 0)),
-    ADD CONSTRAINT run_tree_nodes_within_limit CHECK (tree_nodes IS NULL OR tree_nodes <= max_tree_nodes),
+    ADD CONSTRAINT run_limits_only_on_top CHECK ((parent_run_id IS NULL) = (num_nulls(max_depth, max_tree_nodes) = 0)),
     ADD CONSTRAINT run_key_only_on_top CHECK (key IS NULL OR parent_run_id IS NULL);
 
 COMMENT ON COLUMN flow.run.parent_run_id IS 'For a child run: the run holding the node that started it (NULL for a top run).';
@@ -43,9 +41,22 @@ COMMENT ON COLUMN flow.run.root_run_id IS 'For a child run: the top run of its t
 COMMENT ON COLUMN flow.run.depth IS 'Level in the tree: 0 for a top run, parent''s depth + 1 for a child run.';
 COMMENT ON COLUMN flow.run.output_node IS 'The spec''s "output": the node whose output is the run''s output (NULL: the sink nodes'' outputs keyed by id).';
 COMMENT ON COLUMN flow.run.is_map IS 'A map''s child run: one node per element, ids "0".."n-1"; its output is the array of their outputs in element order.';
-COMMENT ON COLUMN flow.run.tree_nodes IS 'Top runs: nodes inserted so far in the whole tree (this run and every child run).';
 COMMENT ON COLUMN flow.run.max_depth IS 'Top runs: deepest child run allowed (spec "max_depth", default 32).';
 COMMENT ON COLUMN flow.run.max_tree_nodes IS 'Top runs: most nodes allowed in the whole tree (spec "max_tree_nodes", default 1000000).';
+
+-- Nodes added to a tree by its child runs, per top run, spread over a few
+-- rows (shard: the inserting backend's pid modulo 16) so that concurrent
+-- expansions do not queue on one row lock until their commits. The tree's
+-- size is the top run's node_count plus their sum (flow.tree_size).
+CREATE TABLE flow.tree_count (
+    root_run_id bigint   NOT NULL REFERENCES flow.run (id) ON DELETE CASCADE,
+    shard       smallint NOT NULL,
+    nodes       integer  NOT NULL,
+    PRIMARY KEY (root_run_id, shard),
+    CONSTRAINT tree_count_shard_in_range CHECK (shard BETWEEN 0 AND 15),
+    CONSTRAINT tree_count_nodes_positive CHECK (nodes > 0)
+) WITH (fillfactor = 50);
+COMMENT ON TABLE flow.tree_count IS 'Nodes added by child runs to each top run''s tree, in up to 16 rows per tree (see flow.tree_size).';
 
 -- A node waits for at most one child run; this is also how a node finds it.
 CREATE UNIQUE INDEX run_parent_job_idx ON flow.run (parent_job_id) WHERE parent_job_id IS NOT NULL;
@@ -452,6 +463,16 @@ END;
 $$;
 COMMENT ON FUNCTION flow.insert_nodes(bigint, jsonb, text[], integer[], integer[]) IS 'Internal: inserts a run''s jobs and nodes from a checked spec; returns its root sub-workflow nodes to start.';
 
+-- The number of nodes in a top run's tree: its own and its child runs'.
+CREATE FUNCTION flow.tree_size(p_root_run_id bigint) RETURNS bigint
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT r.node_count + coalesce((SELECT sum(t.nodes) FROM flow.tree_count t WHERE t.root_run_id = r.id), 0)
+      FROM flow.run r WHERE r.id = p_root_run_id;
+$$;
+COMMENT ON FUNCTION flow.tree_size(bigint) IS 'Nodes in a top run''s whole tree (its own and every child run''s).';
+
 -- Starts a child run of node p_job (of run p_run) from a checked spec, under
 -- the tree's limits, and starts its root sub-workflow nodes (recursively).
 -- Returns the child run's id; raises SQLSTATE 22023 naming the limit when one
@@ -470,23 +491,29 @@ DECLARE
     v_child  bigint;
     v_roots  bigint[];
     v_r      bigint;
+    v_size   bigint;
 BEGIN
     SELECT * INTO STRICT v_parent FROM flow.run WHERE id = p_run;
     -- The tree's limits and node count live on its top run.
-    SELECT * INTO STRICT v_root FROM flow.run WHERE id = coalesce(v_parent.root_run_id, v_parent.id) FOR NO KEY UPDATE;
+    SELECT * INTO STRICT v_root FROM flow.run WHERE id = coalesce(v_parent.root_run_id, v_parent.id);
     IF v_parent.depth + 1 > v_root.max_depth THEN
         RAISE EXCEPTION 'a child run of node % of run % would be at depth %, deeper than the limit of % (max_depth of run %)',
                         to_json((SELECT node_id FROM flow.node WHERE job_id = p_job)), p_run,
                         v_parent.depth + 1, v_root.max_depth, v_root.id
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF v_root.tree_nodes + v_n > v_root.max_tree_nodes THEN
+    -- Checked against committed counts: expansions committing at the same
+    -- moment can each pass and overshoot the limit by their own sizes.
+    v_size := flow.tree_size(v_root.id);
+    IF v_size + v_n > v_root.max_tree_nodes THEN
         RAISE EXCEPTION '% more nodes under node % of run % would make the tree of run % % nodes, more than its limit of % (max_tree_nodes)',
                         v_n, to_json((SELECT node_id FROM flow.node WHERE job_id = p_job)), p_run,
-                        v_root.id, v_root.tree_nodes + v_n, v_root.max_tree_nodes
+                        v_root.id, v_size + v_n, v_root.max_tree_nodes
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    UPDATE flow.run SET tree_nodes = tree_nodes + v_n WHERE id = v_root.id;
+    INSERT INTO flow.tree_count AS t (root_run_id, shard, nodes)
+    VALUES (v_root.id, pg_backend_pid() % 16, v_n)
+    ON CONFLICT (root_run_id, shard) DO UPDATE SET nodes = t.nodes + excluded.nodes;
 
     INSERT INTO flow.run (name, state, input, node_count, unfinished, started_at,
                           parent_run_id, parent_job_id, root_run_id, depth, output_node, is_map)
@@ -708,8 +735,8 @@ BEGIN
         END IF;
     END IF;
 
-    INSERT INTO flow.run (name, input, node_count, unfinished, key, output_node, tree_nodes, max_depth, max_tree_nodes)
-    VALUES (coalesce(spec ->> 'name', ''), spec -> 'input', v_n, v_n, spec ->> 'key', spec ->> 'output', v_n, v_max_depth, v_max_tree)
+    INSERT INTO flow.run (name, input, node_count, unfinished, key, output_node, max_depth, max_tree_nodes)
+    VALUES (coalesce(spec ->> 'name', ''), spec -> 'input', v_n, v_n, spec ->> 'key', spec ->> 'output', v_max_depth, v_max_tree)
     ON CONFLICT (key) WHERE state IN ('pending', 'running') DO NOTHING
     RETURNING id INTO v_run_id;
     IF v_run_id IS NULL THEN
@@ -782,9 +809,9 @@ BEGIN
                         to_json(v_job.node_id), v_job.run_id, v_run.depth + 1 + v_check.depth, v_root.max_depth, v_root.id
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF v_root.tree_nodes + v_check.tree_nodes > v_root.max_tree_nodes THEN
+    IF flow.tree_size(v_root.id) + v_check.tree_nodes > v_root.max_tree_nodes THEN
         RAISE EXCEPTION 'invalid workflow spec: expanding node % of run % would make the tree of run % % nodes, more than its limit of % (max_tree_nodes)',
-                        to_json(v_job.node_id), v_job.run_id, v_root.id, v_root.tree_nodes + v_check.tree_nodes, v_root.max_tree_nodes
+                        to_json(v_job.node_id), v_job.run_id, v_root.id, flow.tree_size(v_root.id) + v_check.tree_nodes, v_root.max_tree_nodes
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 

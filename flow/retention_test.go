@@ -67,3 +67,32 @@ func TestDeleteFinishedRunsWhole(t *testing.T) {
 	require.ErrorIs(t, err, flow.ErrRunNotFound)
 	assertInvariants(t, b.ctx, b.pool, open)
 }
+
+// Retention deletes a tree with its top run, once every run in it has
+// finished, and never a child run on its own.
+func TestDeleteFinishedRunsDeletesWholeTrees(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	spec := `{"nodes": [{"id": "s", "workflow": {"nodes": [{"id": "x", "kind": "noop"}]}}, {"id": "after", "kind": "noop", "deps": ["s"]}]}`
+	done := b.startSQL(t, spec)
+	open := b.startSQL(t, spec)
+	for _, top := range []int64{done, open} {
+		var child int64
+		require.NoError(t, b.pool.QueryRow(b.ctx, "SELECT id FROM flow.run WHERE parent_run_id = $1", top).Scan(&child))
+		b.complete(t, child, "x") // the child run finishes; "after" is released
+	}
+	b.complete(t, done, "after")
+	require.Equal(t, flow.RunStateCompleted, b.getRun(t, done).State)
+
+	var deleted int
+	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT flow.delete_finished_runs('0 seconds', 10)`).Scan(&deleted))
+	require.Equal(t, 1, deleted, "the finished tree; the open tree's finished child run stays")
+
+	var runs, nodes, jobCount, counts int
+	require.NoError(t, b.pool.QueryRow(b.ctx, `
+		SELECT (SELECT count(*) FROM flow.run), (SELECT count(*) FROM flow.node), (SELECT count(*) FROM river_job),
+		       (SELECT count(*) FROM flow.tree_count)`).
+		Scan(&runs, &nodes, &jobCount, &counts))
+	require.Equal(t, []int{2, 3, 3, 1}, []int{runs, nodes, jobCount, counts}, "only the open tree is left, whole")
+	assertTreeInvariants(t, b.ctx, b.pool, open)
+}

@@ -80,6 +80,9 @@ func TestRoleFlowReader(t *testing.T) {
 	require.Equal(t, 2, nodes)
 	require.NoError(t, conn.QueryRow(b.ctx, `SELECT count(*) FROM flow.blocked WHERE run_id = $1`, runID).Scan(&blocked))
 	require.Equal(t, 1, blocked)
+	var tree int
+	require.NoError(t, conn.QueryRow(b.ctx, `SELECT count(*) FROM flow.tree($1)`, runID).Scan(&tree))
+	require.Equal(t, 2, tree)
 
 	_, err := conn.Exec(b.ctx, `SELECT flow.start('{"nodes": [{"id": "a", "kind": "noop"}]}')`)
 	requirePermissionDenied(t, err, "flow.start")

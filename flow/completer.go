@@ -23,7 +23,10 @@ const completerTimeout = 30 * time.Second
 // first caller to find it idle flushes the queue; completions that arrive
 // while a flush is in flight wait for the next flush, which a fresh goroutine
 // runs as soon as the current one ends. A lone completion therefore commits at
-// once, and a burst is committed in a few grouped statements.
+// once, and a burst is committed in a few grouped statements. A completion
+// with InTx functions or an expansion commits in a transaction of its own, in
+// its caller's goroutine: those run SQL of their own, and a grouped flush
+// would run them one after another while every other completion waited.
 type completer struct {
 	pool *pgxpool.Pool
 
@@ -54,6 +57,13 @@ func (c *completer) stats() CompleterStats {
 // failed (the error, which fails the attempt in River).
 func (c *completer) complete(nc *nodeContext) error {
 	req := &completion{node: nc, done: make(chan error, 1)}
+	if len(nc.txFuncs) > 0 {
+		// A completion with its own writes (InTx, Expand) commits in its own
+		// transaction, at once and beside the others: queued behind one
+		// flush at a time, a burst of expansions ran one after another.
+		c.flush([]*completion{req})
+		return <-req.done
+	}
 	c.mu.Lock()
 	c.queue = append(c.queue, req)
 	lead := !c.flushing

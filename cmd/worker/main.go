@@ -6,7 +6,7 @@
 //	worker run [--queue NAME=MAXWORKERS]...
 //	worker start FILE|-
 //	worker wait RUN_ID [--timeout D]
-//	worker status RUN_ID [--json]
+//	worker status RUN_ID [--depth N|all|auto] [--max-nodes N] [--json]
 //
 // Exit codes: 0 success; 1 failure (an invalid spec, a run that failed or was
 // cancelled, any other error); `worker wait` exits 2 on a timeout or an error,
@@ -236,6 +236,16 @@ func (a *app) openClient(ctx context.Context) (*flow.Client, func(), error) {
 		return nil, nil, err
 	}
 	return flow.NewClient(pool, nil), pool.Close, nil
+}
+
+// openClientPool is openClient for commands that also query the flow schema
+// themselves; closing the pool closes both.
+func (a *app) openClientPool(ctx context.Context) (*flow.Client, *pgxpool.Pool, error) {
+	pool, err := a.openPool(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return flow.NewClient(pool, nil), pool, nil
 }
 
 // redactURL hides the password of a database URL, for logs, help and error

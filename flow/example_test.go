@@ -279,3 +279,95 @@ func ExampleClient_StartMany() {
 	}
 	fmt.Println(ids)
 }
+
+// A hierarchical workflow: a sub-workflow node, and a map that runs a job
+// per element of a parent's output array. Both run as child runs; the
+// parents of "release" wait for them like for any node.
+func ExampleWorkflow_AddWorkflow() {
+	tests := flow.New("tests")
+	unit := tests.Add("unit", BuildArgs{Target: "unit"})
+	tests.Output(tests.Add("report", jobs.EchoArgs{}, flow.After(unit)))
+
+	w := flow.New("release")
+	targets := w.Add("targets", jobs.ItemsArgs{Items: []json.RawMessage{[]byte(`"linux"`), []byte(`"darwin"`)}})
+	builds := w.AddMap("builds", targets, BuildArgs{}) // one "build" job per target
+	t := w.AddWorkflow("tests", tests)
+	w.Add("release", BuildArgs{Target: "release"}, flow.After(builds, t))
+
+	spec, err := w.Spec()
+	if err != nil {
+		log.Fatal(err)
+	}
+	b, _ := json.MarshalIndent(spec.Nodes[1:3], "", "  ")
+	fmt.Println(string(b))
+	// Output:
+	// [
+	//   {
+	//     "id": "builds",
+	//     "kind": "build",
+	//     "map": "targets",
+	//     "args": {
+	//       "target": ""
+	//     }
+	//   },
+	//   {
+	//     "id": "tests",
+	//     "workflow": {
+	//       "name": "tests",
+	//       "nodes": [
+	//         {
+	//           "id": "unit",
+	//           "kind": "build",
+	//           "args": {
+	//             "target": "unit"
+	//           }
+	//         },
+	//         {
+	//           "id": "report",
+	//           "kind": "echo",
+	//           "args": {},
+	//           "deps": [
+	//             "unit"
+	//           ]
+	//         }
+	//       ],
+	//       "output": "report"
+	//     }
+	//   }
+	// ]
+}
+
+// ShardArgs is a node that processes a directory, splitting it into one
+// child node per file when it holds several (kind "shard").
+type ShardArgs struct {
+	Dir   string   `json:"dir"`
+	Files []string `json:"files"`
+}
+
+func (ShardArgs) Kind() string { return "shard" }
+
+type ShardWorker struct {
+	river.WorkerDefaults[ShardArgs]
+}
+
+// Work expands at run time: the node finishes only when its sub-DAG has, and
+// its output is the sub-DAG's ("merge"'s output here).
+func (*ShardWorker) Work(ctx context.Context, job *river.Job[ShardArgs]) error {
+	if len(job.Args.Files) <= 1 {
+		return flow.SetOutput(ctx, job.Args.Files)
+	}
+	sub := flow.New("shard " + job.Args.Dir)
+	var parts []*flow.Node
+	for i, f := range job.Args.Files {
+		parts = append(parts, sub.Add(fmt.Sprintf("file%d", i), ShardArgs{Dir: job.Args.Dir, Files: []string{f}}))
+	}
+	sub.Output(sub.Add("merge", jobs.EchoArgs{}, flow.After(parts...)))
+	return flow.Expand(ctx, sub)
+}
+
+func ExampleExpand() {
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &ShardWorker{})
+	jobs.Register(workers)
+	// ... build the River client with flow.RiverConfig(pool, workers) ...
+}

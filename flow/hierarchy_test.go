@@ -521,6 +521,9 @@ func TestExpandFromSQL(t *testing.T) {
 		Scan(&child))
 	require.Equal(t, map[string]string{"a": "pending", "b": "pending"}, b.states(t, runID))
 	assertTreeInvariants(t, b.ctx, b.pool, runID)
+	var waitingFor int64
+	require.NoError(t, b.pool.QueryRow(b.ctx, "SELECT waiting_for_run FROM flow.blocked WHERE job_id = $1", a).Scan(&waitingFor))
+	require.Equal(t, child, waitingFor, "flow.blocked says what a parked node waits for")
 
 	// A parked node cannot be made runnable by hand.
 	_, err = b.pool.Exec(b.ctx, "UPDATE river_job SET state = 'available' WHERE id = $1", a)

@@ -1,5 +1,5 @@
 // Package jobs holds htdag's built-in node kinds, registered by `worker run`
-// for demos, tests and benchmarks: noop, sleep, echo, fail, and decompose
+// for demos, tests and benchmarks: noop, sleep, echo, fail, items, and decompose
 // (with decompose.sum), which expands at run time.
 package jobs
 
@@ -79,6 +79,29 @@ func (*EchoWorker) Work(ctx context.Context, job *river.Job[EchoArgs]) error {
 	return flow.SetOutput(ctx, out)
 }
 
+// ItemsArgs is a node whose output is Items, an array (kind "items"): a
+// source for a map node ({"map": "<this node>"}) in demos and tests.
+type ItemsArgs struct {
+	Items []json.RawMessage `json:"items"`
+}
+
+// Kind implements river.JobArgs.
+func (ItemsArgs) Kind() string { return "items" }
+
+// ItemsWorker works "items" nodes.
+type ItemsWorker struct {
+	river.WorkerDefaults[ItemsArgs]
+}
+
+// Work outputs the items ([] when there are none).
+func (*ItemsWorker) Work(ctx context.Context, job *river.Job[ItemsArgs]) error {
+	items := job.Args.Items
+	if items == nil {
+		items = []json.RawMessage{}
+	}
+	return flow.SetOutput(ctx, items)
+}
+
 // FailArgs is a node that fails its first Times attempts, then succeeds
 // (kind "fail").
 type FailArgs struct {
@@ -110,6 +133,7 @@ func Register(workers *river.Workers) {
 	river.AddWorker(workers, &SleepWorker{})
 	river.AddWorker(workers, &EchoWorker{})
 	river.AddWorker(workers, &FailWorker{})
+	river.AddWorker(workers, &ItemsWorker{})
 	river.AddWorker(workers, &DecomposeWorker{})
 	river.AddWorker(workers, &SumWorker{})
 	river.AddWorker(workers, &flow.StartWorker{})

@@ -551,3 +551,38 @@ func TestExpandFromSQL(t *testing.T) {
 	require.ErrorAs(t, err, &pgErr)
 	require.True(t, strings.HasPrefix(pgErr.Message, "invalid workflow spec: "), pgErr.Message)
 }
+
+// Cancelling a tree while its nodes expand: child runs committed during the
+// cancel are cancelled too, none runs on under a cancelled node.
+func TestCancelWhileExpanding(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	startRiver(t, b.pool, newTestWorkers())
+
+	w := flow.New("big decompose")
+	w.Add("root", jobs.DecomposeArgs{From: 0, To: 10_000_000, Threshold: 10})
+	runID, err := b.flow.Start(b.ctx, w)
+	require.NoError(t, err)
+
+	require.Eventually(t, func() bool {
+		var runs int
+		return b.pool.QueryRow(b.ctx, "SELECT count(*) FROM flow.run WHERE root_run_id = $1", runID).Scan(&runs) == nil && runs >= 30
+	}, testTimeout/2, time.Millisecond, "expansions under way")
+	ok, err := b.flow.Cancel(b.ctx, runID)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, flow.RunStateCancelled, b.wait(t, runID).State)
+
+	// Every run of the tree finishes (running nodes stop through River's
+	// cancel), and each one cancelled.
+	require.Eventually(t, func() bool {
+		var open int
+		return b.pool.QueryRow(b.ctx,
+			"SELECT count(*) FROM flow.run WHERE root_run_id = $1 AND state IN ('pending', 'running')", runID).Scan(&open) == nil && open == 0
+	}, testTimeout/2, 5*time.Millisecond, "the whole tree stops")
+	var states []string
+	require.NoError(t, b.pool.QueryRow(b.ctx,
+		"SELECT array_agg(DISTINCT state) FROM flow.run WHERE root_run_id = $1", runID).Scan(&states))
+	require.Equal(t, []string{"cancelled"}, states)
+	assertTreeChecked(t, b.ctx, b.pool, runID)
+}

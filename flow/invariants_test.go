@@ -142,6 +142,30 @@ func assertTreeInvariants(t *testing.T, ctx context.Context, pool *pgxpool.Pool,
 	for _, id := range ids {
 		assertInvariants(t, ctx, pool, id)
 	}
+	assertChildRunsAgree(t, ctx, pool, ids)
+}
+
+// assertTreeChecked is assertTreeInvariants for large trees: flow.check on
+// every run of the tree in one query, and the child runs' agreement with
+// their nodes.
+func assertTreeChecked(t *testing.T, ctx context.Context, pool *pgxpool.Pool, runID int64) {
+	t.Helper()
+	rows, err := pool.Query(ctx, "SELECT id FROM flow.run WHERE id = $1 OR root_run_id = $1 ORDER BY id", runID)
+	require.NoError(t, err)
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	require.NoError(t, err)
+	var problems []string
+	require.NoError(t, pool.QueryRow(ctx, `
+		SELECT coalesce(array_agg(format('run %s node %s: %s', c.run_id, c.node_id, c.problem)), '{}')
+		  FROM unnest($1::bigint[]) AS r(id) CROSS JOIN LATERAL flow.check(r.id) c`, ids).Scan(&problems))
+	require.Empty(t, problems)
+	assertChildRunsAgree(t, ctx, pool, ids)
+}
+
+// assertChildRunsAgree checks that each child run among ids agrees with the
+// node that waits for it.
+func assertChildRunsAgree(t *testing.T, ctx context.Context, pool *pgxpool.Pool, ids []int64) {
+	t.Helper()
 
 	var mismatched []string
 	require.NoError(t, pool.QueryRow(ctx, `

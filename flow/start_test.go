@@ -68,7 +68,7 @@ func TestStartRejectsInvalidSpec(t *testing.T) {
 	resetOnFailure := func(t *testing.T) {
 		t.Cleanup(func() {
 			if t.Failed() {
-				_, err := b.pool.Exec(b.ctx, "TRUNCATE flow.run, flow.node, river_job")
+				_, err := b.pool.Exec(b.ctx, "TRUNCATE flow.run, flow.node, river_job CASCADE")
 				require.NoError(t, err)
 			}
 		})

@@ -1163,6 +1163,7 @@ AS $$
 DECLARE
     v_state  text;
     v_runs   bigint[];
+    v_all    bigint[] := '{}';
     v_ids    bigint[];
     v_queues text[];
 BEGIN
@@ -1176,48 +1177,59 @@ BEGIN
         RETURN false;
     END IF;
 
-    WITH RECURSIVE t AS (
-        SELECT id FROM flow.run WHERE id = p_run_id
-        UNION ALL
-        SELECT c.id FROM flow.run c JOIN t ON c.parent_run_id = t.id
-    )
-    SELECT array_agg(t.id ORDER BY t.id) INTO v_runs
-      FROM t JOIN flow.run r ON r.id = t.id
-     WHERE r.state IN ('pending', 'running');
+    -- Rounds: a node that was expanding when this started commits its child
+    -- run after our first look at the tree (we wait for its lock below); each
+    -- statement sees what committed before it, so the next round finds that
+    -- run. Nodes still running are told to stop, and an expansion refuses a
+    -- node being cancelled, so no run appears after the last round.
+    LOOP
+        WITH RECURSIVE t AS (
+            SELECT id FROM flow.run WHERE id = p_run_id
+            UNION ALL
+            SELECT c.id FROM flow.run c JOIN t ON c.parent_run_id = t.id
+        )
+        SELECT array_agg(t.id ORDER BY t.id) INTO v_runs
+          FROM t JOIN flow.run r ON r.id = t.id
+         WHERE r.state IN ('pending', 'running') AND NOT t.id = ANY (v_all);
+        EXIT WHEN v_runs IS NULL;
+        v_all := v_all || v_runs;
 
-    -- The release trigger finishes runs listed here as 'cancelled'.
-    PERFORM set_config('flow.cancelling',
-                       concat_ws(',', nullif(current_setting('flow.cancelling', true), ''), array_to_string(v_runs, ',')), true);
+        -- The release trigger finishes runs listed here as 'cancelled'.
+        PERFORM set_config('flow.cancelling',
+                           concat_ws(',', nullif(current_setting('flow.cancelling', true), ''), array_to_string(v_runs, ',')), true);
 
-    PERFORM 1
-       FROM public.river_job j
-      WHERE j.id IN (SELECT job_id FROM flow.node WHERE run_id = ANY (v_runs)) AND j.state = 'running'
-      ORDER BY j.id
-        FOR UPDATE OF j;
-    WITH running AS (
+        -- Running nodes: River's cancel (metadata + public.river_control
+        -- signal), locked in id order first.
+        PERFORM 1
+           FROM public.river_job j
+          WHERE j.id IN (SELECT job_id FROM flow.node WHERE run_id = ANY (v_runs)) AND j.state = 'running'
+          ORDER BY j.id
+            FOR UPDATE OF j;
+        WITH running AS (
+            UPDATE public.river_job j
+               SET metadata = jsonb_set(j.metadata, '{cancel_attempted_at}', to_jsonb(now()), true)
+              FROM flow.node n
+             WHERE n.run_id = ANY (v_runs) AND j.id = n.job_id AND j.state = 'running'
+            RETURNING j.id, j.queue
+        )
+        SELECT array_agg(id), array_agg(queue) INTO v_ids, v_queues FROM running;
+        PERFORM pg_notify('public.river_control',
+                          json_build_object('action', 'cancel', 'job_id', r.id, 'queue', r.queue)::text)
+           FROM unnest(v_ids, v_queues) AS r(id, queue);
+
         UPDATE public.river_job j
-           SET metadata = jsonb_set(j.metadata, '{cancel_attempted_at}', to_jsonb(now()), true)
+           SET state = 'cancelled',
+               finalized_at = now(),
+               errors = array_append(j.errors, jsonb_build_object(
+                   'at', now(), 'attempt', j.attempt, 'trace', '',
+                   'error', format('htdag: run %s was cancelled', p_run_id)))
           FROM flow.node n
-         WHERE n.run_id = ANY (v_runs) AND j.id = n.job_id AND j.state = 'running'
-        RETURNING j.id, j.queue
-    )
-    SELECT array_agg(id), array_agg(queue) INTO v_ids, v_queues FROM running;
-    PERFORM pg_notify('public.river_control',
-                      json_build_object('action', 'cancel', 'job_id', r.id, 'queue', r.queue)::text)
-       FROM unnest(v_ids, v_queues) AS r(id, queue);
+         WHERE n.run_id = ANY (v_runs)
+           AND j.id = n.job_id
+           AND j.state IN ('pending', 'available', 'scheduled', 'retryable');
 
-    UPDATE public.river_job j
-       SET state = 'cancelled',
-           finalized_at = now(),
-           errors = array_append(j.errors, jsonb_build_object(
-               'at', now(), 'attempt', j.attempt, 'trace', '',
-               'error', format('htdag: run %s was cancelled', p_run_id)))
-      FROM flow.node n
-     WHERE n.run_id = ANY (v_runs)
-       AND j.id = n.job_id
-       AND j.state IN ('pending', 'available', 'scheduled', 'retryable');
-
-    UPDATE flow.run SET cancelled_at = coalesce(cancelled_at, now()) WHERE id = ANY (v_runs);
+        UPDATE flow.run SET cancelled_at = coalesce(cancelled_at, now()) WHERE id = ANY (v_runs);
+    END LOOP;
     RETURN true;
 END;
 $$;
@@ -1426,8 +1438,10 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     WITH runs AS (
-        SELECT r.* FROM flow.run r
-         WHERE CASE WHEN p_run_id IS NULL THEN r.state IN ('pending', 'running') ELSE r.id = p_run_id END
+        -- Two branches, each through an index (a CASE here read every run).
+        SELECT r.* FROM flow.run r WHERE r.id = p_run_id
+        UNION ALL
+        SELECT r.* FROM flow.run r WHERE p_run_id IS NULL AND r.state IN ('pending', 'running')
     ), nodes AS (
         SELECT n.run_id, n.node_id, n.job_id, n.waiting, n.parents, n.mode, j.state::text AS state,
                c.id AS child_id, c.state AS child_state,
@@ -1477,6 +1491,12 @@ AS $$
     SELECT n.run_id, n.node_id, format('pending, waiting for its child run %s, which is already %s', n.child_id, n.child_state)
       FROM nodes n
      WHERE n.state = 'pending' AND n.child_state IN ('completed', 'failed', 'cancelled')
+    UNION ALL
+    SELECT r.id, NULL, format('its node (job %s) is already %s but the run is %s and not being cancelled (an orphaned child run)',
+                              r.parent_job_id, pj.state, r.state)
+      FROM runs r JOIN public.river_job pj ON pj.id = r.parent_job_id
+     WHERE r.state IN ('pending', 'running')
+       AND (pj.state IN ('completed', 'discarded') OR (pj.state = 'cancelled' AND r.cancelled_at IS NULL))
     UNION ALL
     SELECT n.run_id, n.node_id, format('%s although %s parents have not completed', n.state, n.parents_unfinished)
       FROM nodes n
@@ -1607,6 +1627,11 @@ RETURNS TABLE (run_id bigint, depth integer, run_state text, path text, node_id 
 LANGUAGE sql STABLE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+-- Row estimates for recursive queries are guesses, and large ones bought a
+-- JIT compile longer than the query; every step here is an index lookup.
+SET jit = off
+SET enable_seqscan = off
+SET enable_hashjoin = off
 AS $$
     WITH RECURSIVE runs AS (
         SELECT r.id, r.depth, r.state, ARRAY[]::bigint[] AS sort_key, ''::text AS prefix

@@ -191,6 +191,13 @@ BEGIN
                 format('node %s: "workflow" must be a workflow spec (a JSON object with "nodes")', to_json(x.e ->> 'id'))
             WHEN x.e ? 'workflow' AND x.e ? 'args' THEN
                 format('node %s: a sub-workflow node takes no "args" (give its nodes args, or the workflow an "input")', to_json(x.e ->> 'id'))
+            WHEN x.e ? 'workflow' AND x.e ?| ARRAY['queue', 'priority', 'max_attempts', 'timeout_ms', 'at'] THEN
+                format('node %s: a sub-workflow node takes no %s (it runs as a child run, not as a job: set it on the workflow or its nodes)',
+                       to_json(x.e ->> 'id'),
+                       (SELECT to_json(k) FROM jsonb_object_keys(x.e) k
+                         WHERE k = ANY (ARRAY['queue', 'priority', 'max_attempts', 'timeout_ms', 'at']) ORDER BY k LIMIT 1))
+            WHEN x.e ? 'map' AND x.e ? 'at' THEN
+                format('node %s: a map node takes no "at" (its elements start when it is released)', to_json(x.e ->> 'id'))
             WHEN x.e ? 'workflow' AND x.e ? 'map' AND (x.e -> 'workflow') ? 'input' THEN
                 format('node %s: a mapped workflow gets each element as its input; remove its "input"', to_json(x.e ->> 'id'))
             WHEN NOT x.e ? 'workflow' AND (jsonb_typeof(x.e -> 'kind') IS DISTINCT FROM 'string' OR x.e ->> 'kind' = '') THEN

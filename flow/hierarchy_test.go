@@ -529,10 +529,14 @@ func TestExpandFromSQL(t *testing.T) {
 	require.NoError(t, b.pool.QueryRow(b.ctx, "SELECT waiting_for_run FROM flow.blocked WHERE job_id = $1", a).Scan(&waitingFor))
 	require.Equal(t, child, waitingFor, "flow.blocked says what a parked node waits for")
 
-	// A parked node cannot be made runnable by hand.
+	// A parked node cannot be made runnable, or finished, by hand.
 	_, err = b.pool.Exec(b.ctx, "UPDATE river_job SET state = 'available' WHERE id = $1", a)
 	require.ErrorAs(t, err, &pgErr)
 	require.Contains(t, pgErr.Message, fmt.Sprintf("it runs as a child run (run %d), not as a job", child))
+	_, err = insertOnlyRiver(t, b.pool).JobCancel(b.ctx, a)
+	require.ErrorAs(t, err, &pgErr)
+	require.Equal(t, fmt.Sprintf(`htdag: node "a" of run %d waits for its child run %d, which is running; it finishes when that run does`, runID, child),
+		pgErr.Message)
 
 	_, err = b.pool.Exec(b.ctx, `UPDATE river_job SET state = 'completed', finalized_at = now(), metadata = metadata || '{"output": 7}'
 		WHERE id IN (SELECT job_id FROM flow.node WHERE run_id = $1 AND node_id = 'x')`, child)

@@ -16,10 +16,10 @@ import (
 func emptyPool(t *testing.T) *pgxpool.Pool {
 	t.Helper()
 	ctx := context.Background()
-	// testdb's databases come migrated; start from one and wipe both schemas'
+	// testdb's databases come migrated; start from one and wipe the schemas'
 	// objects so Up sees a database River and htdag have never touched.
 	pool := testdb.New(t)
-	_, err := pool.Exec(ctx, `DROP SCHEMA flow CASCADE; DROP SCHEMA public CASCADE; CREATE SCHEMA public;`)
+	_, err := pool.Exec(ctx, `DROP SCHEMA ingest CASCADE; DROP SCHEMA flow CASCADE; DROP SCHEMA public CASCADE; CREATE SCHEMA public;`)
 	require.NoError(t, err)
 	return pool
 }

@@ -1,0 +1,197 @@
+package ingest
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"unicode/utf8"
+)
+
+// DefaultMaxFileSize is the largest file stored unless --max-file-size says
+// otherwise: larger files are generated or data, not code to read.
+const DefaultMaxFileSize = 1 << 20
+
+// Skip reasons. A file with a skip reason goes through the rest of its chain
+// without work; "unchanged" is the one skip that keeps the file current.
+const (
+	SkipUnchanged = "unchanged"
+)
+
+// statFile is the stat step: the file must still exist, be a regular file
+// (symlinks are not followed) and be at most maxSize bytes. It returns the
+// size, or a reason to skip the file.
+func statFile(root, rel string, maxSize int64) (size int64, skip string, err error) {
+	info, err := os.Lstat(filepath.Join(root, filepath.FromSlash(rel)))
+	switch {
+	case errorsIsNotExist(err):
+		return 0, "gone before it was read", nil
+	case err != nil:
+		return 0, "", err
+	case info.Mode()&fs.ModeSymlink != 0:
+		return 0, "a symlink", nil
+	case !info.Mode().IsRegular():
+		return 0, "not a regular file (" + info.Mode().Type().String() + ")", nil
+	case info.Size() > maxSize:
+		return info.Size(), fmt.Sprintf("larger than %d bytes", maxSize), nil
+	}
+	return info.Size(), "", nil
+}
+
+func errorsIsNotExist(err error) bool { return err != nil && os.IsNotExist(err) }
+
+// readFile reads a file of at most maxSize bytes.
+func readFile(root, rel string, maxSize int64) ([]byte, error) {
+	f, err := os.Open(filepath.Join(root, filepath.FromSlash(rel)))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > maxSize {
+		return nil, fmt.Errorf("%s grew past %d bytes while being ingested", rel, maxSize)
+	}
+	return data, nil
+}
+
+// hashContent is the content hash kept with every file version.
+func hashContent(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// extLanguages maps allowed extensions to languages; a file whose extension
+// is not here (and that is not in nameLanguages, nor a script with a #!
+// line) is skipped.
+var extLanguages = map[string]string{
+	".go": "go", ".py": "python", ".pyi": "python",
+	".js": "javascript", ".mjs": "javascript", ".cjs": "javascript", ".jsx": "javascript",
+	".ts": "typescript", ".tsx": "typescript", ".mts": "typescript", ".cts": "typescript",
+	".rs": "rust", ".java": "java", ".kt": "kotlin", ".kts": "kotlin", ".scala": "scala",
+	".c": "c", ".h": "c", ".cc": "cpp", ".cpp": "cpp", ".cxx": "cpp", ".hpp": "cpp", ".hh": "cpp",
+	".cs": "csharp", ".rb": "ruby", ".php": "php", ".swift": "swift", ".lua": "lua",
+	".sh": "shell", ".bash": "shell", ".zsh": "shell",
+	".sql": "sql", ".proto": "protobuf", ".graphql": "graphql",
+	".md": "markdown", ".markdown": "markdown", ".rst": "text", ".txt": "text",
+	".yaml": "yaml", ".yml": "yaml", ".json": "json", ".toml": "toml", ".ini": "ini",
+	".html": "html", ".css": "css", ".scss": "css", ".tf": "terraform",
+}
+
+// nameLanguages are allowed files known by their whole name.
+var nameLanguages = map[string]string{
+	"Makefile": "makefile", "GNUmakefile": "makefile", "makefile": "makefile",
+	"Dockerfile": "dockerfile", "go.mod": "gomod", "go.work": "gomod",
+}
+
+// shebangLanguages maps a #! interpreter to a language.
+var shebangLanguages = map[string]string{
+	"sh": "shell", "bash": "shell", "zsh": "shell", "dash": "shell", "ksh": "shell",
+	"python": "python", "python3": "python", "node": "javascript", "ruby": "ruby", "perl": "perl",
+}
+
+// allowedName reports whether a file's name is on the allow-list on its own.
+func allowedName(rel string) bool {
+	base := path.Base(rel)
+	if nameLanguages[base] != "" {
+		return true
+	}
+	return extLanguages[strings.ToLower(path.Ext(base))] != ""
+}
+
+// inVendor reports whether a path lies in a vendor folder.
+func inVendor(rel string) bool {
+	for _, part := range strings.Split(path.Dir(rel), "/") {
+		if vendorDirs[part] {
+			return true
+		}
+	}
+	return false
+}
+
+// validation is what the validate step learns from a file's content.
+type validation struct {
+	skip    string // why the file is not stored ("" when it is)
+	hash    string
+	size    int64
+	shebang string // the #! line of a file without an allowed name
+}
+
+// validateContent is the validate step's rules, in order: ignored by a
+// .gitignore, in a vendor folder, name on the allow-list (or a #! script),
+// not binary (a NUL byte, or not UTF-8), not empty (only whitespace).
+// ignoredBy is the walk's verdict (the .gitignore rule, or "").
+func validateContent(rel, ignoredBy string, data []byte) validation {
+	v := validation{size: int64(len(data))}
+	switch {
+	case ignoredBy != "":
+		v.skip = "ignored by " + ignoredBy
+		return v
+	case inVendor(rel):
+		v.skip = "in a vendor folder"
+		return v
+	}
+	if !allowedName(rel) {
+		line, _, _ := bytes.Cut(data, []byte("\n"))
+		if !bytes.HasPrefix(line, []byte("#!")) || path.Ext(rel) != "" {
+			v.skip = "extension not on the allow-list"
+			return v
+		}
+		v.shebang = strings.TrimSpace(string(line[:min(len(line), 200)]))
+	}
+	switch {
+	case len(bytes.TrimSpace(data)) == 0:
+		v.skip = "empty"
+	case bytes.IndexByte(data, 0) >= 0 || !utf8.Valid(data):
+		v.skip = "binary"
+	default:
+		v.hash = hashContent(data)
+	}
+	return v
+}
+
+// detectLanguage is the detect step: by whole name, then extension, then the
+// interpreter of a #! line.
+func detectLanguage(rel, shebang string) string {
+	base := path.Base(rel)
+	if lang := nameLanguages[base]; lang != "" {
+		return lang
+	}
+	if lang := extLanguages[strings.ToLower(path.Ext(base))]; lang != "" {
+		return lang
+	}
+	if fields := strings.Fields(strings.TrimPrefix(shebang, "#!")); len(fields) > 0 {
+		interp := path.Base(fields[0])
+		if interp == "env" && len(fields) > 1 {
+			interp = fields[1]
+			if interp == "-S" && len(fields) > 2 {
+				interp = fields[2]
+			}
+		}
+		interp = strings.TrimRight(interp, "0123456789.")
+		if lang := shebangLanguages[interp]; lang != "" {
+			return lang
+		}
+		if lang := shebangLanguages[interp+"3"]; lang != "" {
+			return lang
+		}
+	}
+	return "text"
+}
+
+// countLines counts lines; a last line without a newline counts.
+func countLines(data []byte) int {
+	n := bytes.Count(data, []byte("\n"))
+	if len(data) > 0 && data[len(data)-1] != '\n' {
+		n++
+	}
+	return n
+}

@@ -1,0 +1,4 @@
+package build
+
+// Generated is in an ignored directory.
+func Generated() {}

@@ -1,0 +1,121 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/htdag/htdag/flow"
+	"github.com/htdag/htdag/jobs"
+)
+
+// startWorkers starts a River client working the ingestion's nodes on the
+// bundle's database, as `worker run` does, until the test ends.
+func (b *testBundle) startWorkers(t *testing.T) {
+	t.Helper()
+	workers := river.NewWorkers()
+	jobs.Register(workers)
+	Register(workers, b.pool)
+	config := flow.RiverConfig(b.pool, workers)
+	config.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	config.TestOnly = true
+	config.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 50}}
+	client, err := river.NewClient(riverpgxv5.New(b.pool), config)
+	require.NoError(t, err)
+	require.NoError(t, client.Start(context.Background()))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := client.Stop(ctx); err != nil {
+			t.Errorf("stopping River: %v", err)
+		}
+	})
+}
+
+// ingest starts an ingestion run and waits for it; it returns the ingest run
+// id and the flow run's output.
+func (b *testBundle) ingest(t *testing.T, codebase, root string) (int64, *Indexed) {
+	t.Helper()
+	fc := flow.NewClient(b.pool, nil)
+	run, flowRun, err := Start(b.ctx, b.pool, fc, CodebaseArgs{Codebase: codebase, Root: root})
+	require.NoError(t, err)
+	done, err := fc.Wait(b.ctx, flowRun)
+	require.NoError(t, err, "flow run %d did not finish", flowRun)
+	require.Equal(t, flow.RunStateCompleted, done.State, "flow run %d", flowRun)
+	problems, err := fc.Check(b.ctx, flowRun)
+	require.NoError(t, err)
+	require.Empty(t, problems)
+	var out Indexed
+	require.NoError(t, json.Unmarshal(done.Output, &out), string(done.Output))
+	return run, &out
+}
+
+// parsedBy returns the paths whose parse node did parse (was not skipped) in
+// an ingest run.
+func (b *testBundle) parsedBy(t *testing.T, run int64) []string {
+	t.Helper()
+	return b.strings(t, `
+		SELECT args->>'path' FROM river_job
+		 WHERE kind = 'ingest.parse' AND (args->>'run')::bigint = $1 AND metadata->'output'->>'skip' IS NULL`, run)
+}
+
+func TestIngestWorkflowStoresTheFixtureThenOnlyWhatChanged(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.startWorkers(t)
+	root := copyFixture(t)
+
+	first, out := b.ingest(t, "fixture", root)
+	requireFixtureStored(t, b, "fixture", first)
+	require.Equal(t, Indexed{Run: first, Codebase: "fixture", State: "completed", Files: 4, Lines: 109, Symbols: 16,
+		Added: 4, Skipped: 5}, *out)
+	require.Equal(t, []string{"README.md", "main.go", "scripts/tool.py", "util/strings.go"}, b.parsedBy(t, first))
+
+	// The hierarchy: the root node expanded into one sub-workflow per
+	// directory and the index; each directory holds six nodes per file and
+	// its summary.
+	var planned, dirs int
+	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT files_planned, dirs_planned FROM ingest.run WHERE id = $1`, first).
+		Scan(&planned, &dirs))
+	require.Equal(t, []int{9, 4}, []int{planned, dirs})
+	require.Equal(t, []string{"ingest.chunk 9", "ingest.codebase 1", "ingest.detect 9", "ingest.index 1",
+		"ingest.parse 9", "ingest.stat 9", "ingest.store 9", "ingest.summary 4", "ingest.validate 9"},
+		b.strings(t, `SELECT kind || ' ' || count(*) FROM river_job WHERE kind LIKE 'ingest.%' AND state = 'completed' GROUP BY kind`))
+
+	changeFixture(t, root)
+	second, out := b.ingest(t, "fixture", root)
+	require.Equal(t, []string{"util/strings.go"}, b.parsedBy(t, second), "only the changed file is parsed again")
+	requireChangesRecorded(t, b, "fixture", first, second)
+	require.Equal(t, 1, out.Modified)
+	require.Equal(t, 1, out.Removed)
+}
+
+func TestIngestingTwiceAtOnceIsRefused(t *testing.T) {
+	t.Parallel()
+	b := setup(t) // no workers: the first run stays in progress
+	fc := flow.NewClient(b.pool, nil)
+	_, flowRun, err := Start(b.ctx, b.pool, fc, CodebaseArgs{Codebase: "x", Root: "/tmp"})
+	require.NoError(t, err)
+	_, _, err = Start(b.ctx, b.pool, fc, CodebaseArgs{Codebase: "x", Root: "/tmp"})
+	require.ErrorContains(t, err, "is being ingested by run")
+
+	// Once the first is cancelled, a new run may start.
+	_, err = fc.Cancel(b.ctx, flowRun)
+	require.NoError(t, err)
+	_, _, err = Start(b.ctx, b.pool, fc, CodebaseArgs{Codebase: "x", Root: "/tmp"})
+	require.NoError(t, err)
+	var states []string
+	rows, err := b.pool.Query(b.ctx, `SELECT state FROM ingest.runs WHERE codebase = 'x' ORDER BY id`)
+	require.NoError(t, err)
+	states, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Equal(t, []string{"failed", "running"}, states)
+}

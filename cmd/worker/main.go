@@ -7,6 +7,7 @@
 //	worker start FILE|-
 //	worker wait RUN_ID [--timeout D]
 //	worker status RUN_ID [--depth N|all|auto] [--max-nodes N] [--json]
+//	worker ingest DIR [--codebase ID] [--wait]
 //
 // Exit codes: 0 success; 1 failure (an invalid spec, a run that failed or was
 // cancelled, any other error); `worker wait` exits 2 on a timeout or an error,
@@ -148,6 +149,7 @@ all state lives in PostgreSQL, so any number of workers can share a database.`,
 		a.retryCommand(),
 		a.doctorCommand(),
 		a.benchCommand(),
+		a.ingestCommand(),
 	)
 	return root
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/htdag/htdag/flow"
 	"github.com/htdag/htdag/jobs"
+	"github.com/htdag/htdag/jobs/ingest"
 )
 
 // hardStopTimeout bounds the wait for cancelled jobs to return after the
@@ -42,7 +43,8 @@ func (a *app) runCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Work flow nodes (River jobs) until SIGINT/SIGTERM",
-		Long: `run works flow nodes with the built-in kinds (noop, sleep, echo, fail).
+		Long: `run works flow nodes with the built-in kinds (noop, sleep, echo, fail) and
+the code-ingestion workflow's (ingest.*, see worker ingest).
 
 On SIGINT or SIGTERM it stops fetching and lets running jobs finish for up to
 --shutdown-timeout; jobs still running then are cancelled and left for River
@@ -120,6 +122,7 @@ func (a *app) run(cmd *cobra.Command, o *runOptions) error {
 
 	workers := river.NewWorkers()
 	jobs.Register(workers)
+	ingest.Register(workers, pool)
 	config := flow.RiverConfig(pool, workers)
 	config.Queues = queues
 	config.FetchCooldown = o.fetchCooldown
@@ -151,7 +154,7 @@ func (a *app) run(cmd *cobra.Command, o *runOptions) error {
 		Stringer("fetch_poll_interval", o.fetchPollInterval).
 		Stringer("shutdown_timeout", o.shutdownTimeout).
 		Stringer("run_retention", o.runRetention).
-		Strs("kinds", []string{jobs.NoopArgs{}.Kind(), jobs.SleepArgs{}.Kind(), jobs.EchoArgs{}.Kind(), jobs.FailArgs{}.Kind()}).
+		Strs("kinds", append([]string{jobs.NoopArgs{}.Kind(), jobs.SleepArgs{}.Kind(), jobs.EchoArgs{}.Kind(), jobs.FailArgs{}.Kind()}, ingest.Kinds()...)).
 		Int("pid", os.Getpid()).
 		Msg("worker started")
 

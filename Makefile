@@ -28,7 +28,7 @@ migrate: build ## apply River's and htdag's migrations to $DATABASE_URL
 run: build ## work flow nodes in the foreground (Ctrl-C stops gracefully)
 	@$(WITH_DB) exec $(BIN) --log-format console run
 
-demo: ## migrate, start a worker, run examples/diamond.json to the end, show it
+demo: ## migrate, start a worker, ingest this repository (worker ingest), query the result
 	@scripts/demo.sh
 
 bench: ## run the benchmark (worker bench)

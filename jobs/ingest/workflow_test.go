@@ -73,7 +73,22 @@ func TestIngestWorkflowStoresTheFixtureThenOnlyWhatChanged(t *testing.T) {
 	b.startWorkers(t)
 	root := copyFixture(t)
 
+	// The index step announces the run on ingest_indexed.
+	listen, err := b.pool.Acquire(b.ctx)
+	require.NoError(t, err)
+	defer listen.Release()
+	_, err = listen.Exec(b.ctx, "LISTEN "+IndexedChannel)
+	require.NoError(t, err)
+
 	first, out := b.ingest(t, "fixture", root)
+	n, err := listen.Conn().WaitForNotification(b.ctx)
+	require.NoError(t, err)
+	var announced Indexed
+	require.NoError(t, json.Unmarshal([]byte(n.Payload), &announced))
+	require.Equal(t, *out, announced)
+	_, err = listen.Exec(b.ctx, "UNLISTEN *")
+	require.NoError(t, err)
+
 	requireFixtureStored(t, b, "fixture", first)
 	require.Equal(t, Indexed{Run: first, Codebase: "fixture", State: "completed", Files: 4, Lines: 109, Symbols: 16,
 		Added: 4, Skipped: 5}, *out)
@@ -89,6 +104,12 @@ func TestIngestWorkflowStoresTheFixtureThenOnlyWhatChanged(t *testing.T) {
 	require.Equal(t, []string{"ingest.chunk 9", "ingest.codebase 1", "ingest.detect 9", "ingest.index 1",
 		"ingest.parse 9", "ingest.stat 9", "ingest.store 9", "ingest.summary 4", "ingest.validate 9"},
 		b.strings(t, `SELECT kind || ' ' || count(*) FROM river_job WHERE kind LIKE 'ingest.%' AND state = 'completed' GROUP BY kind`))
+
+	// Each step has its own timeout and attempt budget.
+	require.Equal(t, []string{"ingest.chunk 30000 3", "ingest.codebase 300000 3", "ingest.detect 5000 3",
+		"ingest.index 300000 5", "ingest.parse 120000 3", "ingest.stat 10000 3", "ingest.store 60000 5",
+		"ingest.summary 60000 5", "ingest.validate 30000 3"},
+		b.strings(t, `SELECT DISTINCT concat_ws(' ', kind, metadata->>'flow_timeout_ms', max_attempts) FROM river_job WHERE kind LIKE 'ingest.%'`))
 
 	changeFixture(t, root)
 	second, out := b.ingest(t, "fixture", root)

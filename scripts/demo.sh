@@ -84,7 +84,9 @@ SELECT c.dir, c.package,
 runs=$("$PSQL" -X -q -A -t -d "$DATABASE_URL" -c "SELECT count(*) FROM ingest.run WHERE codebase_id = 'htdag' AND state = 'completed'")
 if [ "$runs" -ge 2 ]; then
     q "what changed between the last two runs" "
-SELECT path, change, lines_before, lines_after, symbols_added, symbols_removed
+SELECT path, change, lines_before, lines_after,
+       left(array_to_string(symbols_added, ', '), 40) AS symbols_added,
+       left(array_to_string(symbols_removed, ', '), 40) AS symbols_removed
   FROM ingest.changes('htdag',
          (SELECT id FROM ingest.run WHERE codebase_id = 'htdag' AND state = 'completed' ORDER BY id DESC OFFSET 1 LIMIT 1),
          (SELECT id FROM ingest.run WHERE codebase_id = 'htdag' AND state = 'completed' ORDER BY id DESC LIMIT 1));"

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -139,4 +140,22 @@ func TestIngestingTwiceAtOnceIsRefused(t *testing.T) {
 	states, err = pgx.CollectRows(rows, pgx.RowTo[string])
 	require.NoError(t, err)
 	require.Equal(t, []string{"failed", "running"}, states)
+}
+
+func TestIngestingATreeEmptiedRemovesEverything(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.startWorkers(t)
+	root := copyFixture(t)
+	b.ingest(t, "fixture", root)
+
+	entries, err := os.ReadDir(root)
+	require.NoError(t, err)
+	for _, e := range entries {
+		require.NoError(t, os.RemoveAll(filepath.Join(root, e.Name())))
+	}
+	// No directory holds a file: the expansion is the index alone.
+	second, out := b.ingest(t, "fixture", root)
+	require.Equal(t, Indexed{Run: second, Codebase: "fixture", State: "completed", Removed: 4}, *out)
+	require.Empty(t, b.strings(t, `SELECT path FROM ingest.current_files WHERE codebase = 'fixture'`))
 }

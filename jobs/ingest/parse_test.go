@@ -65,11 +65,11 @@ func TestWalkPrunesVendorAndIgnoredDirectories(t *testing.T) {
 	}
 	require.Equal(t, []string{".", "assets", "scripts", "util"}, dirs)
 	require.Equal(t, map[string]string{
-		".gitignore": "", "README.md": "", "debug.log": ".gitignore:2: *.log", "empty.go": "", "main.go": "",
-		"secret.go": ".gitignore:3: secret.go", "assets/blob.txt": "", "scripts/tool.py": "", "util/strings.go": "",
+		".gitignore": "", "README.md": "", "debug.log": ".gitignore:3: *.log", "empty.go": "", "main.go": "",
+		"secret.go": ".gitignore:4: secret.go", "assets/blob.txt": "", "scripts/tool.py": "", "util/strings.go": "",
 	}, files)
 	require.Equal(t, map[string]string{
-		"build":           "ignored by .gitignore:4: /build/",
+		"build":           "ignored by .gitignore:5: /build/",
 		"internal/vendor": "vendor folder",
 	}, p.Pruned)
 	require.Equal(t, 9, p.Files())

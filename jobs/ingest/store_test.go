@@ -128,11 +128,11 @@ func requireFixtureStored(t *testing.T, b *testBundle, codebase string, run int6
 		".gitignore skipped extension not on the allow-list",
 		"README.md added",
 		"assets/blob.txt skipped binary",
-		"debug.log skipped ignored by .gitignore:2: *.log",
+		"debug.log skipped ignored by .gitignore:3: *.log",
 		"empty.go skipped empty",
 		"main.go added",
 		"scripts/tool.py added",
-		"secret.go skipped ignored by .gitignore:3: secret.go",
+		"secret.go skipped ignored by .gitignore:4: secret.go",
 		"util/strings.go added",
 	}, b.strings(t, `SELECT concat_ws(' ', path, status, reason) FROM ingest.run_file WHERE run_id = $1`, run))
 

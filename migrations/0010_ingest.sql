@@ -43,6 +43,10 @@ CREATE TABLE ingest.run (
     files         integer CHECK (files >= 0),
     lines         bigint CHECK (lines >= 0),
     symbols       bigint CHECK (symbols >= 0),
+    lines_added     bigint CHECK (lines_added >= 0),
+    lines_removed   bigint CHECK (lines_removed >= 0),
+    symbols_added   bigint CHECK (symbols_added >= 0),
+    symbols_removed bigint CHECK (symbols_removed >= 0),
     CHECK ((state = 'running') = (finished_at IS NULL)),
     CHECK (state <> 'completed' OR (added IS NOT NULL AND modified IS NOT NULL AND unchanged IS NOT NULL
                                     AND removed IS NOT NULL AND skipped IS NOT NULL AND files IS NOT NULL))
@@ -64,6 +68,10 @@ COMMENT ON COLUMN ingest.run.skipped IS 'Files walked but not stored (not a regu
 COMMENT ON COLUMN ingest.run.files IS 'Current files of the codebase after this run.';
 COMMENT ON COLUMN ingest.run.lines IS 'Lines of the current files after this run.';
 COMMENT ON COLUMN ingest.run.symbols IS 'Symbols of the current files after this run.';
+COMMENT ON COLUMN ingest.run.lines_added IS 'Lines added over every file this run added or modified.';
+COMMENT ON COLUMN ingest.run.lines_removed IS 'Lines removed over every file this run modified or removed.';
+COMMENT ON COLUMN ingest.run.symbols_added IS 'Symbols added over every file this run added or modified.';
+COMMENT ON COLUMN ingest.run.symbols_removed IS 'Symbols removed over every file this run modified or removed.';
 
 CREATE TABLE ingest.file (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -300,8 +308,13 @@ BEGIN
            SET state = 'completed',
                finished_at = now(),
                added = c.added, modified = c.modified, unchanged = c.unchanged, removed = c.removed, skipped = c.skipped,
+               lines_added = c.lines_added, lines_removed = c.lines_removed,
+               symbols_added = c.symbols_added, symbols_removed = c.symbols_removed,
                files = t.files, lines = t.lines, symbols = t.symbols
           FROM (SELECT count(*) FILTER (WHERE status = 'added') AS added,
+                       coalesce(sum(lines_added), 0) AS lines_added, coalesce(sum(lines_removed), 0) AS lines_removed,
+                       coalesce(sum(cardinality(symbols_added)), 0) AS symbols_added,
+                       coalesce(sum(cardinality(symbols_removed)), 0) AS symbols_removed,
                        count(*) FILTER (WHERE status = 'modified') AS modified,
                        count(*) FILTER (WHERE status = 'unchanged') AS unchanged,
                        count(*) FILTER (WHERE status = 'removed') AS removed,
@@ -317,7 +330,9 @@ BEGIN
         'run', v_run.id, 'codebase', v_run.codebase_id, 'state', v_run.state,
         'files', v_run.files, 'lines', v_run.lines, 'symbols', v_run.symbols,
         'added', v_run.added, 'modified', v_run.modified, 'unchanged', v_run.unchanged,
-        'removed', v_run.removed, 'skipped', v_run.skipped);
+        'removed', v_run.removed, 'skipped', v_run.skipped,
+        'lines_added', v_run.lines_added, 'lines_removed', v_run.lines_removed,
+        'symbols_added', v_run.symbols_added, 'symbols_removed', v_run.symbols_removed);
     IF v_run.state = 'completed' AND v_run.finished_at = now() THEN
         PERFORM pg_notify('ingest_indexed', v_out::text);
     END IF;
@@ -331,6 +346,7 @@ SELECT r.id, r.codebase_id AS codebase, r.root,
        CASE WHEN r.state = 'running' AND f.state IN ('failed', 'cancelled') THEN 'failed' ELSE r.state END AS state,
        r.flow_run_id, r.started_at, r.finished_at, r.finished_at - r.started_at AS duration,
        r.files_planned, r.added, r.modified, r.unchanged, r.removed, r.skipped,
+       r.lines_added, r.lines_removed, r.symbols_added, r.symbols_removed,
        r.files, r.lines, r.symbols
   FROM ingest.run r
   LEFT JOIN flow.run f ON f.id = r.flow_run_id;

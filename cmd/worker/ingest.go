@@ -352,6 +352,7 @@ func writeIngestReport(w io.Writer, r *ingest.Report, failures []string, elapsed
 		elapsed.Round(time.Millisecond), r.FlowRun)
 	fmt.Fprintf(w, "%d files walked: %d added, %d modified, %d unchanged, %d removed, %d skipped\n",
 		r.FilesPlanned, r.Added, r.Modified, r.Unchanged, r.Removed, r.Skipped)
+	fmt.Fprintf(w, "lines +%d -%d, symbols +%d -%d\n", r.LinesAdded, r.LinesRemoved, r.SymbolsAdded, r.SymbolsRemoved)
 
 	if r.PreviousRun == 0 {
 		fmt.Fprintf(w, "\nfirst run of this codebase\n")

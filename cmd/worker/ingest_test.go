@@ -44,6 +44,7 @@ func TestIngestWaitPrintsChangesAndSummary(t *testing.T) {
 	res := cli(t, "", db(pool, "ingest", root, "--codebase", "fixture", "--wait")...)
 	require.Equal(t, 0, res.code, "stdout:\n%s\nstderr:\n%s", res.stdout, res.stderr)
 	require.Contains(t, res.stdout, "9 files walked: 4 added, 0 modified, 0 unchanged, 0 removed, 5 skipped")
+	require.Contains(t, res.stdout, "lines +109 -0, symbols +16 -0")
 	require.Contains(t, res.stdout, "first run of this codebase")
 	require.Contains(t, res.stdout, "skipped: ignored by .gitignore 2; binary 1; empty 1; extension not on the allow-list 1")
 	require.Contains(t, res.stdout, "not entered: build, internal/vendor")

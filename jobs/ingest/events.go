@@ -11,7 +11,8 @@ const (
 	ProgressChannel = "ingest_progress"
 	// IndexedChannel carries one notification per run, sent by the index
 	// step as it commits: {"run", "codebase", "state", "files", "lines",
-	// "symbols", "added", "modified", "unchanged", "removed", "skipped"}.
+	// "symbols", "added", "modified", "unchanged", "removed", "skipped",
+	// "lines_added", "lines_removed", "symbols_added", "symbols_removed"}.
 	IndexedChannel = "ingest_indexed"
 )
 
@@ -50,4 +51,9 @@ type Indexed struct {
 	Unchanged int    `json:"unchanged"`
 	Removed   int    `json:"removed"`
 	Skipped   int    `json:"skipped"`
+
+	LinesAdded     int64 `json:"lines_added"`
+	LinesRemoved   int64 `json:"lines_removed"`
+	SymbolsAdded   int64 `json:"symbols_added"`
+	SymbolsRemoved int64 `json:"symbols_removed"`
 }

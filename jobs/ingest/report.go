@@ -12,27 +12,31 @@ import (
 
 // Report is what a run found and changed, for `worker ingest` to print.
 type Report struct {
-	Run          int64             `json:"run"`
-	FlowRun      int64             `json:"flow_run"`
-	Codebase     string            `json:"codebase"`
-	Root         string            `json:"root"`
-	State        string            `json:"state"`
-	StartedAt    time.Time         `json:"started_at"`
-	FinishedAt   *time.Time        `json:"finished_at"`
-	PreviousRun  int64             `json:"previous_run,omitempty"` // the last completed run before this one
-	FilesPlanned int               `json:"files_planned"`
-	Added        int               `json:"added"`
-	Modified     int               `json:"modified"`
-	Unchanged    int               `json:"unchanged"`
-	Removed      int               `json:"removed"`
-	Skipped      int               `json:"skipped"`
-	Files        int               `json:"files"`
-	Lines        int64             `json:"lines"`
-	Symbols      int64             `json:"symbols"`
-	Languages    []LanguageCount   `json:"languages"`
-	Changes      []FileChange      `json:"changes"`
-	SkipReasons  []ReasonCount     `json:"skip_reasons"`
-	Pruned       map[string]string `json:"pruned,omitempty"`
+	Run            int64             `json:"run"`
+	FlowRun        int64             `json:"flow_run"`
+	Codebase       string            `json:"codebase"`
+	Root           string            `json:"root"`
+	State          string            `json:"state"`
+	StartedAt      time.Time         `json:"started_at"`
+	FinishedAt     *time.Time        `json:"finished_at"`
+	PreviousRun    int64             `json:"previous_run,omitempty"` // the last completed run before this one
+	FilesPlanned   int               `json:"files_planned"`
+	Added          int               `json:"added"`
+	Modified       int               `json:"modified"`
+	Unchanged      int               `json:"unchanged"`
+	Removed        int               `json:"removed"`
+	Skipped        int               `json:"skipped"`
+	Files          int               `json:"files"`
+	Lines          int64             `json:"lines"`
+	Symbols        int64             `json:"symbols"`
+	LinesAdded     int64             `json:"lines_added"`
+	LinesRemoved   int64             `json:"lines_removed"`
+	SymbolsAdded   int64             `json:"symbols_added"`
+	SymbolsRemoved int64             `json:"symbols_removed"`
+	Languages      []LanguageCount   `json:"languages"`
+	Changes        []FileChange      `json:"changes"`
+	SkipReasons    []ReasonCount     `json:"skip_reasons"`
+	Pruned         map[string]string `json:"pruned,omitempty"`
 }
 
 // LanguageCount is the current files of one language after a run.
@@ -69,15 +73,17 @@ func GetReport(ctx context.Context, pool *pgxpool.Pool, run int64) (*Report, err
 	r := &Report{Run: run}
 	var flowRun *int64
 	var planned, added, modified, unchanged, removed, skipped, files *int
-	var lines, symbols *int64
+	var lines, symbols, linesAdded, linesRemoved, symbolsAdded, symbolsRemoved *int64
 	err := pool.QueryRow(ctx, `
 		SELECT r.codebase, r.root, r.state, r.flow_run_id, r.started_at, r.finished_at, r.files_planned,
 		       r.added, r.modified, r.unchanged, r.removed, r.skipped, r.files, r.lines, r.symbols,
+		       r.lines_added, r.lines_removed, r.symbols_added, r.symbols_removed,
 		       coalesce((SELECT max(p.id) FROM ingest.run p WHERE p.codebase_id = r.codebase AND p.id < r.id AND p.state = 'completed'), 0),
 		       coalesce((SELECT pruned FROM ingest.run WHERE id = r.id), '{}')
 		  FROM ingest.runs r WHERE r.id = $1`, run).
 		Scan(&r.Codebase, &r.Root, &r.State, &flowRun, &r.StartedAt, &r.FinishedAt, &planned,
-			&added, &modified, &unchanged, &removed, &skipped, &files, &lines, &symbols, &r.PreviousRun, &r.Pruned)
+			&added, &modified, &unchanged, &removed, &skipped, &files, &lines, &symbols,
+			&linesAdded, &linesRemoved, &symbolsAdded, &symbolsRemoved, &r.PreviousRun, &r.Pruned)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("run %d: %w", run, ErrNoRun)
 	}
@@ -95,12 +101,15 @@ func GetReport(ctx context.Context, pool *pgxpool.Pool, run int64) (*Report, err
 	}
 	r.FilesPlanned, r.Added, r.Modified, r.Unchanged = deref(planned), deref(added), deref(modified), deref(unchanged)
 	r.Removed, r.Skipped, r.Files = deref(removed), deref(skipped), deref(files)
-	if lines != nil {
-		r.Lines = *lines
+	deref64 := func(p *int64) int64 {
+		if p == nil {
+			return 0
+		}
+		return *p
 	}
-	if symbols != nil {
-		r.Symbols = *symbols
-	}
+	r.Lines, r.Symbols = deref64(lines), deref64(symbols)
+	r.LinesAdded, r.LinesRemoved = deref64(linesAdded), deref64(linesRemoved)
+	r.SymbolsAdded, r.SymbolsRemoved = deref64(symbolsAdded), deref64(symbolsRemoved)
 
 	rows, err := pool.Query(ctx, `
 		SELECT language, count(*), sum(lines), sum(symbols) FROM ingest.current_files

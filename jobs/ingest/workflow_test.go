@@ -92,7 +92,7 @@ func TestIngestWorkflowStoresTheFixtureThenOnlyWhatChanged(t *testing.T) {
 
 	requireFixtureStored(t, b, "fixture", first)
 	require.Equal(t, Indexed{Run: first, Codebase: "fixture", State: "completed", Files: 4, Lines: 109, Symbols: 16,
-		Added: 4, Skipped: 5}, *out)
+		Added: 4, Skipped: 5, LinesAdded: 109, SymbolsAdded: 16}, *out)
 	require.Equal(t, []string{"README.md", "main.go", "scripts/tool.py", "util/strings.go"}, b.parsedBy(t, first))
 
 	// The hierarchy: the root node expanded into one sub-workflow per
@@ -118,6 +118,7 @@ func TestIngestWorkflowStoresTheFixtureThenOnlyWhatChanged(t *testing.T) {
 	requireChangesRecorded(t, b, "fixture", first, second)
 	require.Equal(t, 1, out.Modified)
 	require.Equal(t, 1, out.Removed)
+	require.Equal(t, []int64{4, 1 + 28, 1, 2}, []int64{out.LinesAdded, out.LinesRemoved, out.SymbolsAdded, out.SymbolsRemoved})
 }
 
 func TestIngestingTwiceAtOnceIsRefused(t *testing.T) {
@@ -156,6 +157,7 @@ func TestIngestingATreeEmptiedRemovesEverything(t *testing.T) {
 	}
 	// No directory holds a file: the expansion is the index alone.
 	second, out := b.ingest(t, "fixture", root)
-	require.Equal(t, Indexed{Run: second, Codebase: "fixture", State: "completed", Removed: 4}, *out)
+	require.Equal(t, Indexed{Run: second, Codebase: "fixture", State: "completed", Removed: 4,
+		LinesRemoved: 109, SymbolsRemoved: 16}, *out)
 	require.Empty(t, b.strings(t, `SELECT path FROM ingest.current_files WHERE codebase = 'fixture'`))
 }

@@ -3,7 +3,9 @@ package ingest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"regexp"
 	"time"
@@ -58,6 +60,9 @@ func (w *CodebaseWorker) Work(ctx context.Context, job *river.Job[CodebaseArgs])
 		return river.JobCancel(fmt.Errorf("ingest: root %q is not an absolute path", a.Root))
 	}
 	plan, err := Walk(ctx, a.Root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return river.JobCancel(fmt.Errorf("ingest: walking %s: %w", a.Root, err)) // retrying will not create it
+	}
 	if err != nil {
 		return fmt.Errorf("ingest: walking %s: %w", a.Root, err)
 	}

@@ -173,9 +173,9 @@ func GetSnapshot(ctx context.Context, q interface {
 	var paths, statuses []string
 	err := q.QueryRow(ctx, `
 		SELECT files_planned, dirs_planned,
-		       coalesce((SELECT array_agg(path ORDER BY path) FROM ingest.run_file WHERE run_id = $1 AND reason IS DISTINCT FROM 'no longer in the tree'), '{}'),
-		       coalesce((SELECT array_agg(status ORDER BY path) FROM ingest.run_file WHERE run_id = $1 AND reason IS DISTINCT FROM 'no longer in the tree'), '{}')
-		  FROM ingest.run WHERE id = $1`, run).Scan(&planned, &dirs, &paths, &statuses)
+		       coalesce((SELECT array_agg(path ORDER BY path) FROM ingest.run_file WHERE run_id = $1 AND reason IS DISTINCT FROM $2), '{}'),
+		       coalesce((SELECT array_agg(status ORDER BY path) FROM ingest.run_file WHERE run_id = $1 AND reason IS DISTINCT FROM $2), '{}')
+		  FROM ingest.run WHERE id = $1`, run, ReasonGone).Scan(&planned, &dirs, &paths, &statuses)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("run %d: %w", run, ErrNoRun)
 	}

@@ -9,6 +9,10 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
+// ReasonGone is the reason ingest.finish_run records for a file that was
+// current and is no longer in the tree.
+const ReasonGone = "no longer in the tree"
+
 // Statuses of a file in a run (ingest.run_file.status).
 const (
 	StatusAdded     = "added"

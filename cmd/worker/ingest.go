@@ -119,6 +119,13 @@ func (a *app) ingest(cmd *cobra.Command, dir string, o *ingestOptions) error {
 	}
 	bar := newProgressBar(a.stderr, isTerminal(a.stderr) && !o.asJSON, begun)
 	finished, err := watchIngest(waitCtx, pool, fc, run, flowRun, bar)
+	if err == nil {
+		// The run's end came on another connection than the progress: read
+		// where the files stand once, so the last line is exact.
+		if snap, serr := ingest.GetSnapshot(ctx, pool, run); serr == nil {
+			bar.snapshot(snap)
+		}
+	}
 	bar.finish()
 	switch {
 	case err == nil:

@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -160,4 +161,37 @@ func TestIngestingATreeEmptiedRemovesEverything(t *testing.T) {
 	require.Equal(t, Indexed{Run: second, Codebase: "fixture", State: "completed", Removed: 4,
 		LinesRemoved: 109, SymbolsRemoved: 16}, *out)
 	require.Empty(t, b.strings(t, `SELECT path FROM ingest.current_files WHERE codebase = 'fixture'`))
+}
+
+func TestFailedAttemptsAreAnnounced(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	listen, err := b.pool.Acquire(b.ctx)
+	require.NoError(t, err)
+	defer listen.Release()
+	_, err = listen.Exec(b.ctx, "LISTEN "+ProgressChannel)
+	require.NoError(t, err)
+	next := func() Event {
+		n, err := listen.Conn().WaitForNotification(b.ctx)
+		require.NoError(t, err)
+		var ev Event
+		require.NoError(t, json.Unmarshal([]byte(n.Payload), &ev))
+		return ev
+	}
+	r := reporter{b.pool, "parse"}
+
+	// An ordinary error is returned as is, for River to retry.
+	boom := errors.New("disk on fire")
+	require.Equal(t, boom, r.fail(b.ctx, 7, "a.go", 1, 3, boom))
+	require.Equal(t, Event{Run: 7, Event: EventError, Path: "a.go", Step: "parse", Attempt: 1, Error: "disk on fire"}, next())
+	require.Equal(t, boom, r.fail(b.ctx, 7, "a.go", 3, 3, boom))
+	require.True(t, next().Final, "the last attempt is final")
+
+	// A file changed under the run cancels the node at once.
+	err = r.fail(b.ctx, 7, "b.go", 1, 3, &errChanged{path: "b.go"})
+	var cancel *river.JobCancelError
+	require.ErrorAs(t, err, &cancel)
+	ev := next()
+	require.True(t, ev.Final)
+	require.Equal(t, "b.go changed while it was being ingested; ingest again", ev.Error)
 }

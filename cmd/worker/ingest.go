@@ -237,7 +237,8 @@ type progressBar struct {
 	failed    map[string]string // path → last error, for files that failed for good
 	retries   int
 	lastDrawn time.Time
-	quarter   int // last quarter printed, when not a terminal
+	quarter   int  // last quarter printed, when not a terminal
+	hinted    bool // the no-worker hint was printed, when not a terminal
 	closed    bool
 }
 
@@ -304,6 +305,10 @@ func (b *progressBar) draw(force bool) {
 		return
 	}
 	if b.total == 0 {
+		if elapsed := now.Sub(b.start); elapsed >= noWorkerHint && !b.hinted {
+			b.hinted = true
+			fmt.Fprintln(b.w, renderProgress(0, 0, 0, 0, elapsed, 24))
+		}
 		return
 	}
 	q := 4 * len(b.done) / b.total
@@ -330,11 +335,18 @@ func (b *progressBar) finish() {
 	}
 }
 
+// noWorkerHint is how long the walk may take before the progress line asks
+// whether a worker is running at all.
+const noWorkerHint = 5 * time.Second
+
 // renderProgress is one line of the progress display:
 //
 //	[#########...............]  57/150 files  38%  212.4 files/s  1 failed  0.3s
 func renderProgress(total, done, failed, retries int, elapsed time.Duration, width int) string {
 	if total == 0 {
+		if elapsed >= noWorkerHint {
+			return fmt.Sprintf("waiting for a worker to walk the tree (is `worker run` running?)  %.1fs", elapsed.Seconds())
+		}
 		return fmt.Sprintf("walking the tree...  %.1fs", elapsed.Seconds())
 	}
 	fill := min(width, width*done/total)

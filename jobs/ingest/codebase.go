@@ -26,6 +26,9 @@ type CodebaseArgs struct {
 	Root     string `json:"root"`     // absolute path of the tree
 	// MaxFileSize is the stat step's size limit (DefaultMaxFileSize when 0).
 	MaxFileSize int64 `json:"max_file_size,omitempty"`
+	// PartSize is the most files a directory node expands into chains
+	// (MaxDirPart when 0).
+	PartSize int `json:"part_size,omitempty"`
 }
 
 // Kind implements river.JobArgs.
@@ -39,7 +42,7 @@ func Workflow(args CodebaseArgs) *flow.Workflow {
 }
 
 // CodebaseWorker works the root node: it walks the tree and expands into one
-// sub-workflow per directory and the index node after them all.
+// directory node per directory and the index node after them all.
 type CodebaseWorker struct {
 	river.WorkerDefaults[CodebaseArgs]
 	pool *pgxpool.Pool
@@ -55,6 +58,9 @@ func (w *CodebaseWorker) Work(ctx context.Context, job *river.Job[CodebaseArgs])
 	a := job.Args
 	if a.MaxFileSize <= 0 {
 		a.MaxFileSize = DefaultMaxFileSize
+	}
+	if a.PartSize <= 0 {
+		a.PartSize = MaxDirPart
 	}
 	if !filepath.IsAbs(a.Root) {
 		return river.JobCancel(fmt.Errorf("ingest: root %q is not an absolute path", a.Root))
@@ -90,37 +96,107 @@ func (w *CodebaseWorker) Work(ctx context.Context, job *river.Job[CodebaseArgs])
 	})
 }
 
-// expansion is the sub-DAG of a run: one sub-workflow node per directory
-// (its files' chains and its summary), then index. Its output is index's.
+// expansion is the sub-DAG of a run: one directory node per directory
+// holding files, then index. Its output is index's.
 func expansion(a *CodebaseArgs, plan *Plan, prev map[string]string) *flow.Workflow {
 	w := flow.New(truncate("ingest "+a.Codebase, 200))
 	var dirs []*flow.Node
 	for i, d := range plan.Dirs {
-		dirs = append(dirs, w.AddWorkflow(fmt.Sprintf("d%d:%s", i+1, idPart(d.Path, 100)), dirWorkflow(a, d, prev)))
+		args := DirArgs{Run: a.Run, Codebase: a.Codebase, Root: a.Root, Dir: d.Path, MaxFileSize: a.MaxFileSize, PartSize: a.PartSize}
+		for _, f := range d.Files {
+			args.Files = append(args.Files, DirFile{Path: f.Path, Ignored: f.Ignored, PrevHash: prev[f.Path]})
+		}
+		dirs = append(dirs, w.Add(fmt.Sprintf("d%d:%s", i+1, idPart(d.Path, 100)), args, nodeOptions(KindDir)...))
 	}
 	index := w.Add("index", IndexArgs{Run: a.Run}, nodeOptions(KindIndex, flow.After(dirs...))...)
 	return w.Output(index)
 }
 
-// dirWorkflow is a directory's sub-workflow: a chain per file, then the
-// directory's summary. Its output is the summary's.
-func dirWorkflow(a *CodebaseArgs, d DirPlan, prev map[string]string) *flow.Workflow {
-	w := flow.New(truncate(d.Path, 200))
-	var stores []*flow.Node
-	for i, f := range d.Files {
-		id := fmt.Sprintf("f%d:%s:", i+1, idPart(filepath.Base(f.Path), 80))
-		ref := StepArgs{Run: a.Run, Path: f.Path}
-		stat := w.Add(id+"stat", StatArgs{
-			Run: a.Run, Codebase: a.Codebase, Root: a.Root, Path: f.Path, Dir: d.Path,
-			MaxSize: a.MaxFileSize, Ignored: f.Ignored, PrevHash: prev[f.Path],
-		}, nodeOptions(KindStat)...)
-		validate := w.Add(id+"validate", ValidateArgs(ref), nodeOptions(KindValidate, flow.After(stat))...)
-		detect := w.Add(id+"detect", DetectArgs(ref), nodeOptions(KindDetect, flow.After(validate))...)
-		parse := w.Add(id+"parse", ParseArgs(ref), nodeOptions(KindParse, flow.After(detect))...)
-		chunk := w.Add(id+"chunk", ChunkArgs(ref), nodeOptions(KindChunk, flow.After(parse))...)
-		stores = append(stores, w.Add(id+"store", StoreArgs(ref), nodeOptions(KindStore, flow.After(chunk))...))
+// MaxDirPart is the most files one directory node expands into chains
+// unless CodebaseArgs.PartSize says otherwise; a larger directory expands
+// into parts of this size, then its summary.
+const MaxDirPart = 500
+
+// DirArgs are a directory's node: it expands into its files' chains and the
+// directory's summary (or, for a large directory, into parts and then the
+// summary).
+type DirArgs struct {
+	Run         int64     `json:"run"`
+	Codebase    string    `json:"codebase"`
+	Root        string    `json:"root"`
+	Dir         string    `json:"dir"`
+	MaxFileSize int64     `json:"max_file_size"`
+	PartSize    int       `json:"part_size"`
+	Files       []DirFile `json:"files"`
+	// Part marks a slice of a large directory: chains only, no summary.
+	Part bool `json:"part,omitempty"`
+}
+
+// DirFile is one file of a directory node.
+type DirFile struct {
+	Path     string `json:"path"`
+	Ignored  string `json:"ignored,omitempty"`   // the .gitignore rule that ignores it
+	PrevHash string `json:"prev_hash,omitempty"` // its current version's hash
+}
+
+// Kind implements river.JobArgs.
+func (DirArgs) Kind() string { return KindDir }
+
+// DirWorker works directory nodes: each inserts its own sub-DAG, so a large
+// tree is inserted by many small transactions in parallel, and the first
+// directories' chains start while later ones are being inserted.
+type DirWorker struct {
+	river.WorkerDefaults[DirArgs]
+}
+
+// NextRetry implements river.Worker.
+func (*DirWorker) NextRetry(job *river.Job[DirArgs]) time.Time { return nextRetry(job.Attempt) }
+
+// Work implements river.Worker.
+func (*DirWorker) Work(ctx context.Context, job *river.Job[DirArgs]) error {
+	sub, err := dirWorkflow(job.Args).Spec()
+	if err != nil {
+		return river.JobCancel(err)
 	}
-	summary := w.Add("summary", SummaryArgs{Run: a.Run, Dir: d.Path}, nodeOptions(KindSummary, flow.After(stores...))...)
+	return flow.Expand(ctx, sub)
+}
+
+// dirWorkflow is a directory's sub-DAG: a chain per file, then the
+// directory's summary, whose output is the sub-DAG's. A directory of more
+// than PartSize files gets part nodes instead of chains.
+func dirWorkflow(a DirArgs) *flow.Workflow {
+	w := flow.New(truncate(a.Dir, 200))
+	var last []*flow.Node
+	size := a.PartSize
+	if size <= 0 {
+		size = MaxDirPart
+	}
+	if !a.Part && len(a.Files) > size {
+		for i := 0; i*size < len(a.Files); i++ {
+			part := a
+			part.Part = true
+			part.Files = a.Files[i*size : min((i+1)*size, len(a.Files))]
+			last = append(last, w.Add(fmt.Sprintf("part%d", i+1), part, nodeOptions(KindDir)...))
+		}
+	} else {
+		for i, f := range a.Files {
+			id := fmt.Sprintf("f%d:%s:", i+1, idPart(filepath.Base(f.Path), 80))
+			ref := StepArgs{Run: a.Run, Path: f.Path}
+			stat := w.Add(id+"stat", StatArgs{
+				Run: a.Run, Codebase: a.Codebase, Root: a.Root, Path: f.Path, Dir: a.Dir,
+				MaxSize: a.MaxFileSize, Ignored: f.Ignored, PrevHash: f.PrevHash,
+			}, nodeOptions(KindStat)...)
+			validate := w.Add(id+"validate", ValidateArgs(ref), nodeOptions(KindValidate, flow.After(stat))...)
+			detect := w.Add(id+"detect", DetectArgs(ref), nodeOptions(KindDetect, flow.After(validate))...)
+			parse := w.Add(id+"parse", ParseArgs(ref), nodeOptions(KindParse, flow.After(detect))...)
+			chunk := w.Add(id+"chunk", ChunkArgs(ref), nodeOptions(KindChunk, flow.After(parse))...)
+			last = append(last, w.Add(id+"store", StoreArgs(ref), nodeOptions(KindStore, flow.After(chunk))...))
+		}
+	}
+	if a.Part {
+		return w
+	}
+	summary := w.Add("summary", SummaryArgs{Run: a.Run, Dir: a.Dir}, nodeOptions(KindSummary, flow.After(last...))...)
 	return w.Output(summary)
 }
 

@@ -2,8 +2,10 @@ package ingest
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -263,4 +265,28 @@ func TestLineChangesCountLikeDiff(t *testing.T) {
 	require.Equal(t, 5, added)
 	require.Equal(t, 0, removed)
 	require.Equal(t, 3, editDistance([]string{"a", "b", "c"}, []string{"b", "c", "x", "y"}, 100))
+}
+
+func TestALargeDirectoryExpandsInParts(t *testing.T) {
+	t.Parallel()
+	a := DirArgs{Run: 1, Codebase: "c", Root: "/r", Dir: "big", MaxFileSize: 10} // PartSize 0: MaxDirPart
+	for i := 0; i < 2*MaxDirPart+1; i++ {
+		a.Files = append(a.Files, DirFile{Path: "big/f" + strconv.Itoa(i) + ".go"})
+	}
+	spec, err := dirWorkflow(a).Spec()
+	require.NoError(t, err)
+	require.Len(t, spec.Nodes, 4, "three parts and the summary")
+	require.Equal(t, "summary", spec.Output)
+	require.Equal(t, []string{"part1", "part2", "part3"}, spec.Nodes[3].Deps)
+	var part DirArgs
+	require.NoError(t, json.Unmarshal(spec.Nodes[2].Args, &part))
+	require.True(t, part.Part)
+	require.Len(t, part.Files, 1)
+
+	// A part expands into chains only.
+	spec, err = dirWorkflow(part).Spec()
+	require.NoError(t, err)
+	require.Len(t, spec.Nodes, 6)
+	require.Empty(t, spec.Output)
+	require.Equal(t, "f1:f1000.go:stat", spec.Nodes[0].ID)
 }

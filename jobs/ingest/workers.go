@@ -6,9 +6,10 @@
 // A run is one htdag run, hierarchical:
 //
 //	ingest.codebase (walks the tree, expands into:)
-//	├── one sub-workflow per directory, holding for each file the chain
-//	│     stat → validate → detect → parse → chunk → store
-//	│   and a summary node after all of them;
+//	├── one ingest.dir node per directory, which expands into, for each file,
+//	│   the chain stat → validate → detect → parse → chunk → store, and a
+//	│   summary node after all of them (a directory of more than MaxDirPart
+//	│   files expands into parts of that size, then the summary);
 //	└── index, after every directory: removals, counters, NOTIFY ingest_indexed.
 //
 // A file that a step rejects (not a regular file, too large, not on the
@@ -34,6 +35,7 @@ import (
 // Kinds of the ingestion's nodes.
 const (
 	KindCodebase = "ingest.codebase"
+	KindDir      = "ingest.dir"
 	KindStat     = "ingest.stat"
 	KindValidate = "ingest.validate"
 	KindDetect   = "ingest.detect"
@@ -52,6 +54,7 @@ var stepOptions = map[string]struct {
 	attempts int
 }{
 	KindCodebase: {5 * time.Minute, 3},
+	KindDir:      {time.Minute, 3},
 	KindStat:     {10 * time.Second, 3},
 	KindValidate: {30 * time.Second, 3},
 	KindDetect:   {5 * time.Second, 3},
@@ -123,6 +126,7 @@ func (IndexArgs) Kind() string { return KindIndex }
 // failures, summaries).
 func Register(workers *river.Workers, pool *pgxpool.Pool) {
 	river.AddWorker(workers, &CodebaseWorker{pool: pool})
+	river.AddWorker(workers, &DirWorker{})
 	river.AddWorker(workers, &StatWorker{r: reporter{pool, "stat"}})
 	river.AddWorker(workers, newStepWorker[ValidateArgs](pool, "validate", doValidate))
 	river.AddWorker(workers, newStepWorker[DetectArgs](pool, "detect", doDetect))
@@ -135,7 +139,7 @@ func Register(workers *river.Workers, pool *pgxpool.Pool) {
 
 // Kinds lists the ingestion's node kinds.
 func Kinds() []string {
-	return []string{KindCodebase, KindStat, KindValidate, KindDetect, KindParse, KindChunk, KindStore, KindSummary, KindIndex}
+	return []string{KindCodebase, KindDir, KindStat, KindValidate, KindDetect, KindParse, KindChunk, KindStore, KindSummary, KindIndex}
 }
 
 // reporter announces a step's failed attempts on ProgressChannel, so that

@@ -46,8 +46,13 @@ func (b *testBundle) startWorkers(t *testing.T) {
 // id and the flow run's output.
 func (b *testBundle) ingest(t *testing.T, codebase, root string) (int64, *Indexed) {
 	t.Helper()
+	return b.ingestArgs(t, CodebaseArgs{Codebase: codebase, Root: root})
+}
+
+func (b *testBundle) ingestArgs(t *testing.T, args CodebaseArgs) (int64, *Indexed) {
+	t.Helper()
 	fc := flow.NewClient(b.pool, nil)
-	run, flowRun, err := Start(b.ctx, b.pool, fc, CodebaseArgs{Codebase: codebase, Root: root})
+	run, flowRun, err := Start(b.ctx, b.pool, fc, args)
 	require.NoError(t, err)
 	done, err := fc.Wait(b.ctx, flowRun)
 	require.NoError(t, err, "flow run %d did not finish", flowRun)
@@ -96,19 +101,19 @@ func TestIngestWorkflowStoresTheFixtureThenOnlyWhatChanged(t *testing.T) {
 		Added: 4, Skipped: 5, LinesAdded: 109, SymbolsAdded: 16}, *out)
 	require.Equal(t, []string{"README.md", "main.go", "scripts/tool.py", "util/strings.go"}, b.parsedBy(t, first))
 
-	// The hierarchy: the root node expanded into one sub-workflow per
-	// directory and the index; each directory holds six nodes per file and
+	// The hierarchy: the root node expanded into one node per directory
+	// and the index; each directory expanded into six nodes per file and
 	// its summary.
 	var planned, dirs int
 	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT files_planned, dirs_planned FROM ingest.run WHERE id = $1`, first).
 		Scan(&planned, &dirs))
 	require.Equal(t, []int{9, 4}, []int{planned, dirs})
-	require.Equal(t, []string{"ingest.chunk 9", "ingest.codebase 1", "ingest.detect 9", "ingest.index 1",
+	require.Equal(t, []string{"ingest.chunk 9", "ingest.codebase 1", "ingest.detect 9", "ingest.dir 4", "ingest.index 1",
 		"ingest.parse 9", "ingest.stat 9", "ingest.store 9", "ingest.summary 4", "ingest.validate 9"},
 		b.strings(t, `SELECT kind || ' ' || count(*) FROM river_job WHERE kind LIKE 'ingest.%' AND state = 'completed' GROUP BY kind`))
 
 	// Each step has its own timeout and attempt budget.
-	require.Equal(t, []string{"ingest.chunk 30000 3", "ingest.codebase 300000 3", "ingest.detect 5000 3",
+	require.Equal(t, []string{"ingest.chunk 30000 3", "ingest.codebase 300000 3", "ingest.detect 5000 3", "ingest.dir 60000 3",
 		"ingest.index 300000 5", "ingest.parse 120000 3", "ingest.stat 10000 3", "ingest.store 60000 5",
 		"ingest.summary 60000 5", "ingest.validate 30000 3"},
 		b.strings(t, `SELECT DISTINCT concat_ws(' ', kind, metadata->>'flow_timeout_ms', max_attempts) FROM river_job WHERE kind LIKE 'ingest.%'`))
@@ -194,4 +199,17 @@ func TestFailedAttemptsAreAnnounced(t *testing.T) {
 	ev := next()
 	require.True(t, ev.Final)
 	require.Equal(t, "b.go changed while it was being ingested; ingest again", ev.Error)
+}
+
+func TestLargeDirectoriesAreIngestedInParts(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.startWorkers(t)
+	root := copyFixture(t)
+
+	// Parts of two files: the root directory's six files take three parts.
+	first, _ := b.ingestArgs(t, CodebaseArgs{Codebase: "fixture", Root: root, PartSize: 2})
+	requireFixtureStored(t, b, "fixture", first)
+	require.Equal(t, []string{"ingest.dir 7", "ingest.summary 4"},
+		b.strings(t, `SELECT kind || ' ' || count(*) FROM river_job WHERE kind IN ('ingest.dir', 'ingest.summary') GROUP BY kind`))
 }

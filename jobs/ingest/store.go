@@ -24,10 +24,9 @@ const (
 
 // currentVersion is a file's current version, as the store step sees it.
 type currentVersion struct {
-	id      int64
-	hash    string
-	content string
-	lines   int
+	id    int64
+	hash  string
+	lines int
 }
 
 // lockCurrent returns (and locks) the file's row id and current version, if
@@ -52,8 +51,8 @@ func lockCurrent(ctx context.Context, tx pgx.Tx, codebase, path string, create b
 	}
 	cur := &currentVersion{}
 	err = tx.QueryRow(ctx, `
-		SELECT id, hash, content, lines FROM ingest.file_version
-		 WHERE file_id = $1 AND until_run_id IS NULL FOR UPDATE`, fileID).Scan(&cur.id, &cur.hash, &cur.content, &cur.lines)
+		SELECT id, hash, lines FROM ingest.file_version
+		 WHERE file_id = $1 AND until_run_id IS NULL FOR UPDATE`, fileID).Scan(&cur.id, &cur.hash, &cur.lines)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fileID, nil, nil
 	}
@@ -138,13 +137,13 @@ func storeVersion(ctx context.Context, tx pgx.Tx, in *versionInput) (string, err
 	}
 	p := in.Parsed
 	var oldKeys []string
+	var oldContent string
 	if cur != nil {
-		rows, err := tx.Query(ctx, `SELECT key FROM ingest.symbol WHERE version_id = $1 ORDER BY ordinal`, cur.id)
-		if err != nil {
-			return "", err
-		}
-		if oldKeys, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
-			return "", err
+		// The previous content, for the line diff, and its symbols' keys.
+		if err := tx.QueryRow(ctx, `
+			SELECT content, coalesce((SELECT array_agg(key ORDER BY ordinal) FROM ingest.symbol WHERE version_id = $1), '{}')
+			  FROM ingest.file_version WHERE id = $1`, cur.id).Scan(&oldContent, &oldKeys); err != nil {
+			return "", fmt.Errorf("reading the previous version: %w", err)
 		}
 		if _, err := tx.Exec(ctx, `UPDATE ingest.file_version SET until_run_id = $1 WHERE id = $2`, in.Run, cur.id); err != nil {
 			return "", fmt.Errorf("ending the previous version: %w", err)
@@ -206,7 +205,7 @@ func storeVersion(ctx context.Context, tx pgx.Tx, in *versionInput) (string, err
 		rf.Status, rf.LinesAdded = StatusAdded, p.Lines
 	} else {
 		rf.Status = StatusModified
-		rf.LinesAdded, rf.LinesRemoved = lineChanges([]byte(cur.content), in.Content)
+		rf.LinesAdded, rf.LinesRemoved = lineChanges([]byte(oldContent), in.Content)
 	}
 	return rf.Status, rf.record(ctx, tx)
 }

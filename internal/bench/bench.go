@@ -6,8 +6,9 @@
 //
 // Run is destructive: it needs a database with htdag's migrations and no jobs
 // or runs in it, and it TRUNCATEs public.river_job, flow.node and flow.run
-// before every shape and once more at the end. Nothing else may work jobs on
-// that database meanwhile. Use a database of its own (see
+// (CASCADE) before every shape and once more at the end; the hierarchy shapes
+// set track_functions on the database while they run. Nothing else may work
+// jobs on that database meanwhile. Use a database of its own (see
 // docs/BENCHMARKS.md).
 package bench
 
@@ -30,7 +31,9 @@ import (
 type Options struct {
 	// Quick runs every shape at 1/100 of its size (seconds in all).
 	Quick bool
-	// Shapes names the shapes to run (see [Shapes]); nil runs all of them.
+	// Shapes names the shapes to run (see [AllShapes]), or groups of them
+	// ([GroupHierarchy], [GroupAll]); nil runs the default ones ([Shapes]:
+	// all but the 100,000-node hierarchy shapes).
 	// The ratio to baseline is only filled in when baseline is among them.
 	Shapes []string
 	// MaxWorkers is River's MaxWorkers for the default queue.
@@ -98,8 +101,9 @@ type Result struct {
 	// Duration runs from just before the first insert to the last job's
 	// finalized_at.
 	Duration time.Duration `json:"duration_ns"`
-	// Steps is the number of non-root nodes, each giving one step time:
-	// its attempted_at minus the latest finalized_at of its parents.
+	// Steps is the number of non-root nodes River worked, each giving one
+	// step time: its attempted_at minus the latest finalized_at of its
+	// parents (sub-workflow and map nodes are not worked: no step).
 	Steps   int           `json:"steps"`
 	StepP50 time.Duration `json:"step_p50_ns"`
 	StepP95 time.Duration `json:"step_p95_ns"`
@@ -116,6 +120,9 @@ type Result struct {
 	DBBytesPerNode float64 `json:"db_bytes_per_node"`
 	// Notes holds the completer's grouping and anything unusual.
 	Notes string `json:"notes"`
+	// Hierarchy holds the hierarchy shapes' tree, release latencies by
+	// kind and engine function times (nil for the other shapes).
+	Hierarchy *Hierarchy `json:"hierarchy,omitempty"`
 }
 
 // ErrNotEmpty is returned when the database already holds jobs or runs:

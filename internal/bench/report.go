@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -140,6 +141,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 		return err
 	}
 	fmt.Fprintln(ew)
+	if err := r.writeHierarchy(ew); err != nil {
+		return err
+	}
 	for _, res := range r.Results {
 		fmt.Fprintf(ew, "%-9s %s", res.Shape, s.Shapes[res.Shape])
 		if res.Notes != "" {
@@ -164,4 +168,74 @@ func (e *errWriter) Write(p []byte) (int, error) {
 	n, err := e.w.Write(p)
 	e.err = err
 	return n, err
+}
+
+// writeHierarchy writes the hierarchy shapes' figures, if any ran: release
+// latencies by kind (p50/p99), the engine's time per node, and each shape's
+// costliest flow functions.
+func (r *Report) writeHierarchy(w io.Writer) error {
+	var hs []Result
+	for _, res := range r.Results {
+		if res.Hierarchy != nil {
+			hs = append(hs, res)
+		}
+	}
+	if len(hs) == 0 {
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprint(tw, "hierarchy\tnodes\tworked\tchild runs\tdepth\tnodes/s\t")
+	for _, k := range releaseOrder {
+		fmt.Fprintf(tw, "%s p50\tp99\t", k)
+	}
+	fmt.Fprintln(tw, "trigger/node\texpand/node\tflow fns self/node\tDB CPU/node\tGo CPU/node\t")
+	for _, res := range hs {
+		h := res.Hierarchy
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%.0f\t", res.Shape, res.Nodes, h.Worked, h.ChildRuns, h.Depth, res.NodesPerSec)
+		for _, k := range releaseOrder {
+			i := slices.IndexFunc(h.Releases, func(l Latency) bool { return l.Kind == k })
+			if i < 0 {
+				fmt.Fprint(tw, "-\t-\t")
+				continue
+			}
+			fmt.Fprintf(tw, "%s\t%s\t", fmtDur(h.Releases[i].P50), fmtDur(h.Releases[i].P99))
+		}
+		if len(h.Functions) == 0 {
+			fmt.Fprint(tw, "-\t-\t-\t")
+		} else {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t", fmtDur(h.TriggerPerNode), fmtDur(h.ExpandPerNode), fmtDur(h.EngineSelfPerNode))
+		}
+		db := "-"
+		if h.CPUNote == "" {
+			db = fmtDur(h.DBCPUPerNode)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t\n", db, fmtDur(h.GoCPUPerNode))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	for _, res := range hs {
+		h := res.Hierarchy
+		if h.CPUNote != "" {
+			fmt.Fprintf(w, "%-9s %s\n", res.Shape, h.CPUNote)
+		}
+		if len(h.Functions) == 0 {
+			if h.FunctionsNote != "" {
+				fmt.Fprintf(w, "%-9s %s\n", res.Shape, h.FunctionsNote)
+			}
+			continue
+		}
+		var parts []string
+		for _, f := range h.Functions[:min(len(h.Functions), 8)] {
+			parts = append(parts, fmt.Sprintf("%s %d calls, total %s, self %s", f.Name, f.Calls, fmtDur(f.Total), fmtDur(f.Self)))
+		}
+		fmt.Fprintf(w, "%-9s flow functions: %s", res.Shape, strings.Join(parts, "; "))
+		if h.FunctionsNote != "" {
+			fmt.Fprintf(w, " (%s)", h.FunctionsNote)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w)
+	return nil
 }

@@ -30,8 +30,12 @@ const (
 	stallQuick     = 15 * time.Second
 )
 
+// truncate empties the job and run tables, and with CASCADE every table
+// that references them (htdag's own, such as a tree's counters). Run only
+// starts on a database whose job and run tables are empty, so a referencing
+// table can only hold rows of the benchmark's own runs.
 func truncate(ctx context.Context, pool *pgxpool.Pool) error {
-	_, err := pool.Exec(ctx, `TRUNCATE public.river_job, flow.node, flow.run`)
+	_, err := pool.Exec(ctx, `TRUNCATE public.river_job, flow.node, flow.run CASCADE`)
 	return err
 }
 
@@ -66,7 +70,22 @@ func runShape(ctx context.Context, pool *pgxpool.Pool, opts Options, s shape) (*
 	sr.res.Runs = len(sr.w.specs)
 	sr.logf("%s", s.describe(opts.Quick))
 
+	var (
+		fs  *funcStats
+		cpu *cpuMeter
+	)
+	if sr.w.hierarchy {
+		var note string
+		if fs, note = startFuncStats(ctx, pool); fs == nil {
+			sr.setFunctions(nil, note)
+		}
+		cpu = startCPU(ctx, pool)
+	}
+
 	if err := sr.newClient(); err != nil {
+		if fs != nil {
+			fs.stop(ctx)
+		}
 		return nil, err
 	}
 
@@ -82,6 +101,12 @@ func runShape(ctx context.Context, pool *pgxpool.Pool, opts Options, s shape) (*
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	stopErr := sr.client.Stop(stopCtx)
 	cancel()
+	if cpu != nil {
+		sr.setCPU(cpu.stop(ctx))
+	}
+	if fs != nil {
+		sr.setFunctions(fs.stop(ctx))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -109,6 +134,11 @@ func runShape(ctx context.Context, pool *pgxpool.Pool, opts Options, s shape) (*
 
 	if err := sr.measure(ctx, t0); err != nil {
 		return nil, err
+	}
+	if sr.w.hierarchy {
+		if err := sr.measureHierarchy(ctx); err != nil {
+			return nil, err
+		}
 	}
 	r := sr.res
 	sr.logf("%d nodes in %s: %.0f nodes/s, step p50 %s p99 %s, insert %s, peak RSS %s",
@@ -221,10 +251,16 @@ func (sr *shapeRun) runFlow(ctx context.Context) (time.Time, error) {
 
 	fc := flow.NewClient(sr.pool, &flow.Config{MaxNodes: 200_000})
 	t0 := time.Now()
-	if err := startAll(ctx, fc, sr.w.specs, sr.w.starters, sr.w.batch); err != nil {
+	ids, err := startAll(ctx, fc, sr.w.specs, sr.w.starters, sr.w.batch)
+	if err != nil {
 		return t0, err
 	}
 	sr.res.InsertTime = time.Since(t0)
+	// Child runs announce their end on the same channel: count the top runs.
+	top := make(map[int64]bool, len(ids))
+	for _, id := range ids {
+		top[id] = true
+	}
 	sr.logf("inserted %d run(s), %d nodes, in %s", len(sr.w.specs), sr.w.nodes, fmtDur(sr.res.InsertTime))
 
 	w := sr.newWatchdog(ctx)
@@ -233,6 +269,9 @@ func (sr *shapeRun) runFlow(ctx context.Context) (time.Time, error) {
 	for sr.res.RunsCompleted < want {
 		select {
 		case msg := <-finished:
+			if !top[msg.RunID] {
+				continue
+			}
 			if msg.State != string(flow.RunStateCompleted) {
 				return t0, fmt.Errorf("run %d finished %s, not completed: %s", msg.RunID, msg.State, sr.stateSummary(ctx))
 			}
@@ -249,8 +288,8 @@ func (sr *shapeRun) runFlow(ctx context.Context) (time.Time, error) {
 }
 
 // startAll starts every spec, from n goroutines at once, batch specs per
-// call (one StartJSON per spec when batch <= 1).
-func startAll(ctx context.Context, fc *flow.Client, specs [][]byte, n, batch int) error {
+// call (one StartJSON per spec when batch <= 1), and returns the run ids.
+func startAll(ctx context.Context, fc *flow.Client, specs [][]byte, n, batch int) ([]int64, error) {
 	n = max(1, min(n, len(specs)))
 	batch = max(1, batch)
 	var (
@@ -258,6 +297,7 @@ func startAll(ctx context.Context, fc *flow.Client, specs [][]byte, n, batch int
 		mu    sync.Mutex
 		first error
 		next  int
+		ids   = make([]int64, 0, len(specs))
 	)
 	for range n {
 		wg.Add(1)
@@ -272,11 +312,21 @@ func startAll(ctx context.Context, fc *flow.Client, specs [][]byte, n, batch int
 				if stop || i >= len(specs) {
 					return
 				}
-				var err error
+				var (
+					got []int64
+					err error
+				)
 				if batch == 1 {
-					_, err = fc.StartJSON(ctx, specs[i])
+					var id int64
+					id, err = fc.StartJSON(ctx, specs[i])
+					got = []int64{id}
 				} else {
-					_, err = fc.StartManyJSON(ctx, specs[i:min(i+batch, len(specs))])
+					got, err = fc.StartManyJSON(ctx, specs[i:min(i+batch, len(specs))])
+				}
+				if err == nil {
+					mu.Lock()
+					ids = append(ids, got...)
+					mu.Unlock()
 				}
 				if err != nil {
 					mu.Lock()
@@ -290,7 +340,7 @@ func startAll(ctx context.Context, fc *flow.Client, specs [][]byte, n, batch int
 		}()
 	}
 	wg.Wait()
-	return first
+	return ids, first
 }
 
 type runFinished struct {
@@ -363,7 +413,10 @@ func (sr *shapeRun) newWatchdog(ctx context.Context) *watchdog {
 		defer close(w.done)
 		t := time.NewTicker(tick)
 		defer t.Stop()
-		last, lastMove := int64(-1), time.Now()
+		// A tree that expands at run time can insert jobs for a long time
+		// before any finalizes (expanded nodes wait as pending): inserted
+		// jobs count as progress too.
+		lastFinalized, lastTotal, lastMove := int64(-1), int64(-1), time.Now()
 		for {
 			select {
 			case <-ctx.Done():
@@ -381,12 +434,12 @@ func (sr *shapeRun) newWatchdog(ctx context.Context) *watchdog {
 				return
 			}
 			sr.logf("%d/%d jobs finalized", finalized, total)
-			if finalized != last {
-				last, lastMove = finalized, time.Now()
+			if finalized != lastFinalized || total != lastTotal {
+				lastFinalized, lastTotal, lastMove = finalized, total, time.Now()
 				continue
 			}
 			if time.Since(lastMove) > stall {
-				w.failed <- fmt.Errorf("no job finalized for %s (%d/%d finalized): %s",
+				w.failed <- fmt.Errorf("no job finalized or inserted for %s (%d/%d finalized): %s",
 					stall, finalized, total, sr.stateSummary(ctx))
 				return
 			}
@@ -427,7 +480,7 @@ WITH steps AS (
      WHERE n.parents <> '{}'
      GROUP BY n.job_id, c.attempted_at
 ), st AS (
-    SELECT count(*) AS n,
+    SELECT count(s) AS n, -- sub-workflow and map nodes are never attempted: no step
            coalesce(percentile_cont(0.50) WITHIN GROUP (ORDER BY s), 0) AS p50,
            coalesce(percentile_cont(0.95) WITHIN GROUP (ORDER BY s), 0) AS p95,
            coalesce(percentile_cont(0.99) WITHIN GROUP (ORDER BY s), 0) AS p99,

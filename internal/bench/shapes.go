@@ -22,13 +22,37 @@ const (
 	ShapeDiamondsBatched = "diamonds-batched"
 	ShapeLayered         = "layered"
 	ShapeDefaults        = "defaults"
+
+	// Hierarchy shapes (see hierarchy.go). Each measures the release and
+	// roll-up of nested runs at about 1,000 and about 100,000 nodes; the
+	// 100,000-node ones are opt-in (not in [Shapes], named with
+	// Options.Shapes or worker bench --shape).
+	ShapeTree1k       = "tree1k"
+	ShapeTree100k     = "tree100k"
+	ShapeFlatTree1k   = "flattree1k"
+	ShapeFlatTree100k = "flattree100k"
+	ShapeMapTree1k    = "maptree1k"
+	ShapeMapTree100k  = "maptree100k"
 )
 
 // diamondBatch is how many runs diamonds-batched starts per call.
 const diamondBatch = 25
 
-// Shapes returns every shape's name in the order Run measures them.
+// Shapes returns the names of the shapes Run measures by default (every
+// shape but the opt-in ones), in the order Run measures them.
 func Shapes() []string {
+	var out []string
+	for _, s := range shapes {
+		if !s.optIn {
+			out = append(out, s.name)
+		}
+	}
+	return out
+}
+
+// AllShapes returns every shape's name, the opt-in ones included, in the
+// order Run measures them.
+func AllShapes() []string {
 	out := make([]string, len(shapes))
 	for i, s := range shapes {
 		out[i] = s.name
@@ -46,6 +70,8 @@ type shape struct {
 	describe func(quick bool) string
 	// build makes the workload at the given size.
 	build func(quick bool) *workload
+	// optIn shapes run only when named in Options.Shapes.
+	optIn bool
 }
 
 // workload is what one shape inserts.
@@ -62,6 +88,11 @@ type workload struct {
 	batch int
 	// riverDefaults runs the shape with River's default fetch settings.
 	riverDefaults bool
+	// hierarchy collects the tree figures (Result.Hierarchy): release
+	// latencies by kind and the engine functions' time (track_functions).
+	hierarchy bool
+	// wantOutput, when set, is the top run's expected output (JSON).
+	wantOutput string
 }
 
 // size picks the full or quick (1/100) size.
@@ -72,7 +103,11 @@ func size(quick bool, full int) int {
 	return full
 }
 
-var shapes = []shape{
+// shapes lists every shape in measuring order: the flat shapes, then the
+// hierarchy shapes (hierarchy.go).
+var shapes = append(flatShapes, hierarchyShapes...)
+
+var flatShapes = []shape{
 	{
 		name: ShapeBaseline,
 		describe: func(q bool) string {
@@ -159,23 +194,41 @@ func findShape(name string) (shape, bool) {
 	return shape{}, false
 }
 
-// selectShapes returns the named shapes in measuring order (all when names is
-// empty), or an error naming an unknown one.
+// Shape groups, accepted wherever a shape name is: GroupHierarchy names
+// every hierarchy shape (both sizes), GroupAll every shape.
+const (
+	GroupHierarchy = "hierarchy"
+	GroupAll       = "all"
+)
+
+// selectShapes returns the named shapes (or groups) in measuring order, the
+// default ones ([Shapes]) when names is empty, or an error naming an unknown
+// one.
 func selectShapes(names []string) ([]shape, error) {
-	if len(names) == 0 {
-		return shapes, nil
-	}
 	want := map[string]bool{}
 	for _, n := range names {
 		n = strings.TrimSpace(n)
+		switch n {
+		case GroupAll:
+			for _, s := range shapes {
+				want[s.name] = true
+			}
+			continue
+		case GroupHierarchy:
+			for _, s := range hierarchyShapes {
+				want[s.name] = true
+			}
+			continue
+		}
 		if _, ok := findShape(n); !ok {
-			return nil, fmt.Errorf("bench: unknown shape %q (shapes: %s)", n, strings.Join(Shapes(), ", "))
+			return nil, fmt.Errorf("bench: unknown shape %q (shapes: %s; groups: %s, %s)",
+				n, strings.Join(AllShapes(), ", "), GroupHierarchy, GroupAll)
 		}
 		want[n] = true
 	}
 	var out []shape
 	for _, s := range shapes {
-		if want[s.name] {
+		if want[s.name] || (len(names) == 0 && !s.optIn) {
 			out = append(out, s)
 		}
 	}

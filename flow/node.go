@@ -86,9 +86,8 @@ func SetOutput(ctx context.Context, output any) error {
 // children), or not at all. When fn fails, nothing it wrote is kept and the
 // node's attempt fails with fn's error, to be retried by River.
 //
-// Functions run in the order registered, after Work returns nil, in the
-// node's own completion transaction (inside a savepoint), which commits
-// beside other nodes' completions rather than queued behind them.
+// Functions run in the order registered, after Work returns nil, inside a
+// savepoint of a transaction that may complete other nodes too.
 func InTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) error {
 	nc := nodeFromContext(ctx)
 	if nc == nil {

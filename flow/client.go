@@ -316,6 +316,8 @@ type Run struct {
 	// node (its job id) that started it. Nil for a top run.
 	ParentRunID *int64
 	ParentJobID *int64
+	// ParentNodeID is the id of that node in the parent run.
+	ParentNodeID *string
 	// TopRunID is the top run of the run's tree (its own id for a top run).
 	TopRunID int64
 	// Depth is 0 for a top run, its parent's depth + 1 for a child run.
@@ -326,14 +328,14 @@ type Run struct {
 var ErrRunNotFound = errors.New("run not found")
 
 const runColumns = `id, name, state, input, output, node_count, unfinished, failed, created_at, started_at, finished_at, cancelled_at,
-	parent_run_id, parent_job_id, coalesce(root_run_id, id), depth`
+	parent_run_id, parent_job_id, (SELECT node_id FROM flow.node WHERE job_id = parent_job_id), coalesce(root_run_id, id), depth`
 
 func scanRun(row pgx.Row) (*Run, error) {
 	var r Run
 	var state string
 	if err := row.Scan(&r.ID, &r.Name, &state, &r.Input, &r.Output, &r.NodeCount, &r.Unfinished, &r.Failed,
 		&r.CreatedAt, &r.StartedAt, &r.FinishedAt, &r.CancelledAt,
-		&r.ParentRunID, &r.ParentJobID, &r.TopRunID, &r.Depth); err != nil {
+		&r.ParentRunID, &r.ParentJobID, &r.ParentNodeID, &r.TopRunID, &r.Depth); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, ErrRunNotFound
 		}

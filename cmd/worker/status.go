@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,7 +12,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
 
 	"github.com/htdag/htdag/flow"
@@ -177,11 +175,11 @@ below it. --depth auto (the default) goes as deep as fits in about a screen.
 				return usageError(cmd, fmt.Errorf("--max-nodes %d: want 0 (no limit) or more", o.maxNodes))
 			}
 			ctx := cmd.Context()
-			client, pool, err := a.openClientPool(ctx)
+			client, closePool, err := a.openClient(ctx)
 			if err != nil {
 				return err
 			}
-			defer pool.Close()
+			defer closePool()
 
 			run, err := client.GetRun(ctx, runID)
 			if err != nil {
@@ -191,19 +189,7 @@ below it. --depth auto (the default) goes as deep as fits in about a screen.
 			if err != nil {
 				return fmt.Errorf("run %d: reading its tree: %w", runID, migrateHint(err))
 			}
-			var parentNode *string
-			if run.ParentJobID != nil {
-				// flow.nodes (which flow_reader may read) by its job id;
-				// the flow client has no lookup of one node.
-				var id string
-				err := pool.QueryRow(ctx, "SELECT node_id FROM flow.nodes WHERE job_id = $1", *run.ParentJobID).Scan(&id)
-				switch {
-				case err == nil:
-					parentNode = &id
-				case !errors.Is(err, pgx.ErrNoRows): // deleted meanwhile: printed as "?"
-					return fmt.Errorf("run %d: reading its parent node: %w", runID, err)
-				}
-			}
+			parentNode := run.ParentNodeID
 			tree := buildTree(run, rows)
 			out := cmd.OutOrStdout()
 			if o.asJSON {

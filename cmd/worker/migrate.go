@@ -29,15 +29,20 @@ func (a *app) migrateCommand() *cobra.Command {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			if len(res.RiverVersions) == 0 && len(res.Applied) == 0 {
+			if len(res.RiverVersions) == 0 && len(res.Applied()) == 0 {
 				fmt.Fprintln(out, "database is up to date")
 				return nil
 			}
 			for _, v := range res.RiverVersions {
 				fmt.Fprintf(out, "applied river %03d\n", v)
 			}
-			for _, m := range res.Applied {
-				fmt.Fprintf(out, "applied htdag %04d_%s\n", m.Version, m.Name)
+			for _, line := range res.Lines {
+				for _, v := range line.Adopted {
+					fmt.Fprintf(out, "adopted %s %04d\n", line.Line, v)
+				}
+				for _, m := range line.Applied {
+					fmt.Fprintf(out, "applied %s %04d_%s\n", line.Line, m.Version, m.Name)
+				}
 			}
 			return nil
 		},

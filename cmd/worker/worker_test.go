@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -231,27 +229,7 @@ func (w *workerProc) stop(t *testing.T) int {
 // already migrated) and returns its URL; it is dropped at cleanup.
 func emptyDatabase(t *testing.T) string {
 	t.Helper()
-	ctx := context.Background()
-	var suffix [6]byte
-	_, _ = rand.Read(suffix[:])
-	name := "htdag_cli_" + hex.EncodeToString(suffix[:])
-	admin, err := pgx.Connect(ctx, testdb.AdminURL())
-	require.NoError(t, err)
-	defer admin.Close(ctx)
-	_, err = admin.Exec(ctx, "CREATE DATABASE "+name)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		admin, err := pgx.Connect(ctx, testdb.AdminURL())
-		if err != nil {
-			t.Errorf("dropping %s: %v", name, err)
-			return
-		}
-		defer admin.Close(ctx)
-		if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("dropping %s: %v", name, err)
-		}
-	})
-	return testdb.WithDatabase(testdb.AdminURL(), name)
+	return testdb.Empty(t)
 }
 
 func TestMigrateAlreadyMigrated(t *testing.T) {
@@ -282,10 +260,10 @@ func TestMigrateFreshDatabaseConcurrently(t *testing.T) {
 	appliers := 0
 	for i, res := range results {
 		require.Equal(t, 0, res.code, "migrator %d stderr: %s", i, res.stderr)
-		if strings.Contains(res.stdout, "applied htdag") {
+		if strings.Contains(res.stdout, "applied flow") {
 			appliers++
 			for _, m := range all {
-				require.Contains(t, res.stdout, fmt.Sprintf("applied htdag %04d_%s\n", m.Version, m.Name))
+				require.Contains(t, res.stdout, fmt.Sprintf("applied flow %04d_%s\n", m.Version, m.Name))
 			}
 		} else {
 			require.Equal(t, "database is up to date\n", res.stdout)

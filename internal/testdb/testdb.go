@@ -1,6 +1,7 @@
 // Package testdb gives each test its own PostgreSQL database, cloned from a
-// template that holds River's and htdag's migrations, and drops it when the
-// test ends. Tests therefore run in parallel and leave nothing behind.
+// template that holds River's and htdag's migrations (the engine's, plus any
+// application lines a test asks for), and drops it when the test ends. Tests
+// therefore run in parallel and leave nothing behind.
 //
 // The server is found through HTDAG_TEST_DATABASE_URL, then DATABASE_URL, then
 // postgres://postgres@127.0.0.1:5432/postgres. The role must be able to create
@@ -24,6 +25,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/htdag/htdag/internal/migrate"
 	"github.com/htdag/htdag/migrations"
 )
 
@@ -42,35 +44,56 @@ func AdminURL() string {
 }
 
 var (
-	templateOnce sync.Once
-	templateName string
-	templateErr  error
+	templatesMu sync.Mutex
+	templates   = map[string]string{} // line set -> template database
 )
 
 // templateLockKey serialises template creation across test processes.
 const templateLockKey = 7_245_103_312
 
-// templateDatabase returns the name of a migrated template database, creating
-// it once per migration set (its name carries a hash of the migrations).
-func templateDatabase(ctx context.Context) (string, error) {
-	templateOnce.Do(func() {
-		templateName, templateErr = ensureTemplate(ctx)
-	})
-	return templateName, templateErr
-}
-
-func ensureTemplate(ctx context.Context) (string, error) {
-	all, err := migrations.All()
+// templateDatabase returns the name of a migrated template database for the
+// engine plus lines, creating it once per migration set (its name carries the
+// line set and a hash of their migrations).
+func templateDatabase(ctx context.Context, lines []migrate.Line) (string, error) {
+	set := lineSet(lines)
+	templatesMu.Lock()
+	defer templatesMu.Unlock()
+	if name, ok := templates[set]; ok {
+		return name, nil
+	}
+	name, err := ensureTemplate(ctx, lines)
 	if err != nil {
 		return "", err
 	}
-	h := sha256.New()
-	// Bump the runner line when migrations.Up changes what it records.
-	h.Write([]byte("river v0.51.2\nrunner 2\n"))
-	for _, m := range all {
-		fmt.Fprintf(h, "%d %s\n%s\n", m.Version, m.Name, m.SQL)
+	templates[set] = name
+	return name, nil
+}
+
+// lineSet names a set of extra lines in template names: "flow", "flow_ingest".
+func lineSet(lines []migrate.Line) string {
+	set := migrations.LineName
+	for _, l := range lines {
+		set += "_" + l.Name
 	}
-	name := "htdag_tmpl_" + hex.EncodeToString(h.Sum(nil))[:16]
+	return set
+}
+
+func ensureTemplate(ctx context.Context, lines []migrate.Line) (string, error) {
+	h := sha256.New()
+	// Bump the runner line when internal/migrate changes what it records.
+	h.Write([]byte("river v0.51.2\nrunner 3\n"))
+	for _, line := range append([]migrate.Line{migrations.Line()}, lines...) {
+		all, err := line.All()
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(h, "line %s\n", line.Name)
+		for _, m := range all {
+			fmt.Fprintf(h, "%d %s\n%s\n", m.Version, m.Name, m.SQL)
+		}
+	}
+	set := lineSet(lines)
+	name := "htdag_tmpl_" + set + "_" + hex.EncodeToString(h.Sum(nil))[:16]
 
 	admin, err := pgx.Connect(ctx, AdminURL())
 	if err != nil {
@@ -98,21 +121,26 @@ func ensureTemplate(ctx context.Context) (string, error) {
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+building); err != nil {
 		return "", err
 	}
-	if err := migrate(ctx, building); err != nil {
+	if err := migrateDatabase(ctx, building, lines); err != nil {
 		return "", err
 	}
 	if _, err := admin.Exec(ctx, "ALTER DATABASE "+building+" RENAME TO "+name); err != nil {
 		return "", err
 	}
-	dropStaleTemplates(ctx, admin, name)
+	dropStaleTemplates(ctx, admin, set, name)
 	return name, nil
 }
 
-// dropStaleTemplates drops the templates of earlier migration sets, so the
-// server keeps one. A template some other test process is cloning right now
-// cannot be dropped (it is in use); it is left for the next time.
-func dropStaleTemplates(ctx context.Context, admin *pgx.Conn, keep string) {
-	rows, err := admin.Query(ctx, `SELECT datname FROM pg_database WHERE datname LIKE 'htdag\_tmpl\_%' AND datname <> $1`, keep)
+// dropStaleTemplates drops the templates of earlier migration sets of the
+// same lines (and of the naming before lines), so the server keeps one per
+// line set. A template some other test process is cloning right now cannot
+// be dropped (it is in use); it is left for the next time.
+func dropStaleTemplates(ctx context.Context, admin *pgx.Conn, set, keep string) {
+	rows, err := admin.Query(ctx, `
+		SELECT datname FROM pg_database
+		 WHERE (datname LIKE 'htdag\_tmpl\_' || $1 || '\_%' AND datname !~ '_building$' AND datname <> $2
+		        AND substr(datname, length('htdag_tmpl_' || $1 || '_') + 1) ~ '^[0-9a-f]{16}$')
+		    OR datname ~ '^htdag_tmpl_[0-9a-f]{16}$'`, set, keep)
 	if err != nil {
 		return
 	}
@@ -125,7 +153,7 @@ func dropStaleTemplates(ctx context.Context, admin *pgx.Conn, keep string) {
 	}
 }
 
-func migrate(ctx context.Context, dbName string) error {
+func migrateDatabase(ctx context.Context, dbName string, lines []migrate.Line) error {
 	cfg, err := pgxpool.ParseConfig(AdminURL())
 	if err != nil {
 		return err
@@ -136,24 +164,24 @@ func migrate(ctx context.Context, dbName string) error {
 		return err
 	}
 	defer pool.Close()
-	_, err = migrations.Up(ctx, pool, nil)
+	_, err = migrations.Up(ctx, pool, nil, lines...)
 	return err
 }
 
-// Config returns a pool config for a fresh, migrated database that is
-// dropped when tb ends. Use it when the pool needs settings of its own.
-func Config(tb testing.TB) *pgxpool.Config {
+// Config returns a pool config for a fresh database, migrated with River's
+// and the engine's migrations and those of lines (applications' migration
+// lines, such as ingest's), that is dropped when tb ends. Use it when the
+// pool needs settings of its own.
+func Config(tb testing.TB, lines ...migrate.Line) *pgxpool.Config {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	tmpl, err := templateDatabase(ctx)
+	tmpl, err := templateDatabase(ctx, lines)
 	if err != nil {
 		tb.Fatalf("testdb: template: %v", err)
 	}
-	var suffix [6]byte
-	_, _ = rand.Read(suffix[:])
-	name := "htdag_test_" + hex.EncodeToString(suffix[:])
+	name := newName("htdag_test_")
 
 	admin, err := pgx.Connect(ctx, AdminURL())
 	if err != nil {
@@ -164,13 +192,66 @@ func Config(tb testing.TB) *pgxpool.Config {
 	if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == "3D000" {
 		// Another checkout with other migrations (a second worktree) made
 		// its own template and dropped this one as stale: make it again.
-		if tmpl, err = ensureTemplate(ctx); err == nil {
+		if tmpl, err = ensureTemplate(ctx, lines); err == nil {
 			_, err = admin.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE "+tmpl)
 		}
 	}
 	if err != nil {
 		tb.Fatalf("testdb: creating %s: %v", name, err)
 	}
+	dropAtCleanup(tb, name)
+
+	cfg, err := pgxpool.ParseConfig(AdminURL())
+	if err != nil {
+		tb.Fatalf("testdb: %v", err)
+	}
+	cfg.ConnConfig.Database = name
+	return cfg
+}
+
+// New returns a pool on a fresh, migrated database (see Config) that is
+// dropped (after the pool is closed) when tb ends.
+func New(tb testing.TB, lines ...migrate.Line) *pgxpool.Pool {
+	tb.Helper()
+	cfg := Config(tb, lines...)
+	cfg.MaxConns = 20
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		tb.Fatalf("testdb: %v", err)
+	}
+	tb.Cleanup(pool.Close) // runs before the drop registered by Config
+	return pool
+}
+
+// Empty creates a database with nothing in it (no River, no htdag) and
+// returns its URL; it is dropped when tb ends.
+func Empty(tb testing.TB) string {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	name := newName("htdag_empty_")
+	admin, err := pgx.Connect(ctx, AdminURL())
+	if err != nil {
+		tb.Fatalf("testdb: connecting to %s: %v", redact(AdminURL()), err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		tb.Fatalf("testdb: creating %s: %v", name, err)
+	}
+	dropAtCleanup(tb, name)
+	return WithDatabase(AdminURL(), name)
+}
+
+// newName returns prefix and 12 random hex digits.
+func newName(prefix string) string {
+	var suffix [6]byte
+	_, _ = rand.Read(suffix[:])
+	return prefix + hex.EncodeToString(suffix[:])
+}
+
+// dropAtCleanup drops database name when tb ends, after cleanups registered
+// later (pools closed by the test) have run.
+func dropAtCleanup(tb testing.TB, name string) {
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -184,27 +265,6 @@ func Config(tb testing.TB) *pgxpool.Config {
 			tb.Errorf("testdb: dropping %s: %v", name, err)
 		}
 	})
-
-	cfg, err := pgxpool.ParseConfig(AdminURL())
-	if err != nil {
-		tb.Fatalf("testdb: %v", err)
-	}
-	cfg.ConnConfig.Database = name
-	return cfg
-}
-
-// New returns a pool on a fresh, migrated database that is dropped (after the
-// pool is closed) when tb ends.
-func New(tb testing.TB) *pgxpool.Pool {
-	tb.Helper()
-	cfg := Config(tb)
-	cfg.MaxConns = 20
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil {
-		tb.Fatalf("testdb: %v", err)
-	}
-	tb.Cleanup(pool.Close) // runs before the drop registered by Config
-	return pool
 }
 
 // URL returns a connection URL for the database behind pool (for

@@ -394,14 +394,15 @@ func TestInTxWriteNotCommittedWhenJobNoLongerRunning(t *testing.T) {
 func TestEngineSpecOrderNotTopological(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	startRiver(t, b.pool, newTestWorkers())
 
 	runID := b.startSQL(t, `{"nodes": [
 		{"id": "d", "kind": "echo", "deps": ["b", "c"]},
 		{"id": "c", "kind": "echo", "deps": ["a"]},
 		{"id": "b", "kind": "echo", "deps": ["a"]},
 		{"id": "a", "kind": "echo"}]}`)
+	// Read the states before any worker runs: a worker would race the read.
 	require.Equal(t, map[string]string{"a": "available", "b": "pending", "c": "pending", "d": "pending"}, b.states(t, runID))
+	startRiver(t, b.pool, newTestWorkers())
 
 	run := b.wait(t, runID)
 	require.Equal(t, flow.RunStateCompleted, run.State)

@@ -1,6 +1,6 @@
 -- Queries a psql user runs against htdag. Every object used here is created by
--- migrations/ (see README "Inspecting with psql"). Run with:
---   psql "$DATABASE_URL" -f sql/inspect.sql
+-- the migrations, defined in sql/flow (see README "Inspecting with psql"). Run with:
+--   psql "$DATABASE_URL" -f examples/inspect.sql
 
 -- Start the diamond from SQL, in your own transaction.
 BEGIN;

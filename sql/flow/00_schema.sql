@@ -1,0 +1,27 @@
+-- The flow schema: htdag's workflow state beside River's public.river_job.
+--
+-- Every node of a run is one row of River's public.river_job. This schema
+-- adds only what River does not have: which jobs belong to which run, the
+-- edges between them, and per-node / per-run counters that the release
+-- trigger (20_function_on_river_job_update.sql) keeps current in the same
+-- transaction that changes a job's state. A node's state is its job's state;
+-- nothing here copies it.
+--
+-- Invariants (CHECK constraints in the table files, and the tests):
+--   flow.node.waiting   = number of the node's parents whose job is not 'completed'
+--   flow.run.unfinished = number of the run's nodes not in a final job state
+--                         (final: completed, cancelled, discarded)
+--   flow.run.failed     = number of the run's nodes that are cancelled or discarded
+--   a run is finished (completed/failed/cancelled) exactly when unfinished = 0
+--
+-- Transaction-local settings the engine uses between its own functions:
+--   flow.in_trigger     'on' while the release trigger (or flow.retry) updates
+--                       river_job itself: nested trigger calls and the guards
+--                       skip those updates.
+--   flow.cancelling     comma-separated run ids flow.cancel is cancelling in
+--                       this transaction (they finish 'cancelled').
+--   flow.deleting_runs  'on' inside flow.delete_finished_runs (whole runs may
+--                       be deleted).
+--   flow.max_nodes      the default node limit of flow.start (100000).
+CREATE SCHEMA IF NOT EXISTS flow;
+COMMENT ON SCHEMA flow IS 'htdag workflow state: runs and nodes of DAGs whose nodes are River jobs (see README)';

@@ -1,0 +1,34 @@
+-- Guard: a node may become runnable (from pending, or again from a final
+-- state) only once all its parents have completed, and a sub-workflow, map or
+-- expanded node never does (River has no worker for it; its child run is what
+-- runs): flow.retry resumes those. The release trigger and flow.retry make
+-- nodes runnable themselves (with flow.in_trigger set) and are not checked.
+CREATE OR REPLACE FUNCTION flow.guard_runnable() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_node flow.node%ROWTYPE;
+    v_child bigint;
+BEGIN
+    SELECT * INTO v_node FROM flow.node WHERE job_id = NEW.id;
+    IF NOT FOUND THEN
+        RETURN NEW;
+    END IF;
+    IF v_node.waiting > 0 THEN
+        RAISE EXCEPTION 'htdag: node "%" of run % cannot be made %: % of its parents have not completed',
+                        v_node.node_id, v_node.run_id, NEW.state, v_node.waiting
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'retry or complete its failed parents first; see flow.nodes for their states';
+    END IF;
+    SELECT id INTO v_child FROM flow.run WHERE parent_job_id = NEW.id;
+    IF v_node.mode IS NOT NULL OR v_child IS NOT NULL THEN
+        RAISE EXCEPTION 'htdag: node "%" of run % cannot be made %: it runs as a child run%, not as a job',
+                        v_node.node_id, v_node.run_id, NEW.state, coalesce(' (run ' || v_child || ')', '')
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'use flow.retry on the top run';
+    END IF;
+    RETURN NEW;
+END;
+$$;
+COMMENT ON FUNCTION flow.guard_runnable() IS 'Refuses to make a flow node runnable while some of its parents have not completed, or ever when it runs as a child run.';

@@ -1,0 +1,87 @@
+-- Inserting runs.
+
+-- Inserts the jobs and flow.node rows of run p_run_id from a checked spec
+-- (ids and edges from flow.spec_check_at) and wakes the workers of the
+-- queues that got runnable roots. Sub-workflow and map nodes get job kinds
+-- 'flow.workflow' / 'flow.map' and stay pending: they are started by
+-- flow.start_node, not worked by River. Returns the job ids of sub-workflow
+-- nodes without parents, which the caller starts at once. A node spec may
+-- carry "item" (set only by map runs, never accepted from users): it goes to
+-- the job's metadata as flow_item, read by flow.node_inputs.
+CREATE OR REPLACE FUNCTION flow.insert_nodes(p_run_id bigint, p_spec jsonb, p_ids text[], p_ep integer[], p_ec integer[])
+RETURNS bigint[]
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+SET work_mem = '64MB'
+SET plan_cache_mode = force_generic_plan
+AS $$
+DECLARE
+    v_jobs   bigint[];
+    v_order  text[];
+    v_queues text[];
+    v_roots  bigint[];
+BEGIN
+    -- Rows go in in spec order, so ascending job ids follow the spec (checked below).
+    WITH ins AS (
+        INSERT INTO public.river_job (args, kind, max_attempts, metadata, priority, queue, state, scheduled_at)
+        SELECT CASE WHEN x.e ? 'map' THEN jsonb_strip_nulls(jsonb_build_object(
+                                              'over', x.e -> 'map', 'kind', x.e -> 'kind',
+                                              'args', x.e -> 'args', 'workflow', x.e -> 'workflow'))
+                    WHEN x.e ? 'workflow' THEN x.e -> 'workflow'
+                    ELSE coalesce(x.e -> 'args', '{}'::jsonb) END,
+               CASE WHEN x.e ? 'map' THEN 'flow.map' WHEN x.e ? 'workflow' THEN 'flow.workflow' ELSE x.e ->> 'kind' END,
+               coalesce((x.e ->> 'max_attempts')::smallint, (p_spec ->> 'max_attempts')::smallint, 25),
+               jsonb_build_object('flow_run', p_run_id, 'flow_node', x.e ->> 'id')
+                   || CASE WHEN x.e ? 'timeout_ms' THEN jsonb_build_object('flow_timeout_ms', (x.e ->> 'timeout_ms')::bigint)
+                           ELSE '{}'::jsonb END
+                   || CASE WHEN x.e ? 'item' THEN jsonb_build_object('flow_item', x.e -> 'item') ELSE '{}'::jsonb END,
+               coalesce((x.e ->> 'priority')::smallint, (p_spec ->> 'priority')::smallint, 1),
+               coalesce(x.e ->> 'queue', p_spec ->> 'queue', 'default'),
+               CASE WHEN x.has_parents OR x.e ? 'workflow' THEN 'pending'::public.river_job_state
+                    WHEN x.at > now() THEN 'scheduled'::public.river_job_state
+                    ELSE 'available'::public.river_job_state END,
+               coalesce(x.at, now())
+          FROM (SELECT e, i, coalesce(flow.parse_time(e ->> 'at'), flow.parse_time(p_spec ->> 'at')) AS at,
+                       jsonb_array_length(coalesce(e -> 'deps', '[]'::jsonb)) > 0 OR e ? 'map' AS has_parents
+                  FROM jsonb_array_elements(p_spec -> 'nodes') WITH ORDINALITY AS t(e, i)) x
+         ORDER BY x.i
+        RETURNING id, metadata ->> 'flow_node' AS node_id, state, queue, kind
+    )
+    SELECT array_agg(id ORDER BY id), array_agg(node_id ORDER BY id),
+           array_agg(DISTINCT queue) FILTER (WHERE state = 'available')
+      INTO v_jobs, v_order, v_queues
+      FROM ins;
+    IF v_order IS DISTINCT FROM p_ids THEN
+        RAISE EXCEPTION 'htdag: internal error: job ids were not assigned in spec order';
+    END IF;
+
+    WITH n AS (
+        SELECT * FROM unnest(v_jobs, p_ids) WITH ORDINALITY AS n(job_id, node_id, i)
+    ), e AS (
+        SELECT pj.job_id AS parent, cj.job_id AS child
+          FROM unnest(p_ep, p_ec) AS e(p, c)
+          JOIN n pj ON pj.i = e.p
+          JOIN n cj ON cj.i = e.c
+    ), ins AS (
+        INSERT INTO flow.node (job_id, run_id, node_id, parents, children, waiting, mode)
+        SELECT n.job_id, p_run_id, n.node_id,
+               coalesce(par.ids, '{}'), coalesce(chi.ids, '{}'), coalesce(cardinality(par.ids), 0),
+               CASE WHEN x.e ? 'map' THEN 'map' WHEN x.e ? 'workflow' THEN 'workflow' END
+          FROM n
+          JOIN jsonb_array_elements(p_spec -> 'nodes') WITH ORDINALITY AS x(e, i) ON x.i = n.i
+          LEFT JOIN (SELECT child, array_agg(parent ORDER BY parent) AS ids FROM e GROUP BY child) par ON par.child = n.job_id
+          LEFT JOIN (SELECT parent, array_agg(child ORDER BY child) AS ids FROM e GROUP BY parent) chi ON chi.parent = n.job_id
+        RETURNING job_id, mode, waiting
+    )
+    SELECT array_agg(job_id ORDER BY job_id) FILTER (WHERE mode = 'workflow' AND waiting = 0)
+      INTO v_roots
+      FROM ins;
+
+    -- Wake River's producers for each queue that got runnable roots.
+    PERFORM pg_notify('public.river_insert', json_build_object('queue', q)::text)
+       FROM unnest(v_queues) AS q;
+    RETURN v_roots;
+END;
+$$;
+COMMENT ON FUNCTION flow.insert_nodes(bigint, jsonb, text[], integer[], integer[]) IS 'Internal: inserts a run''s jobs and nodes from a checked spec; returns its root sub-workflow nodes to start.';

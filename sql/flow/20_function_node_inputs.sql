@@ -1,0 +1,21 @@
+-- What a node reads of its run, in one query (Go: flow.Inputs): the run's
+-- input, its parents' outputs keyed by node id, and "item", its element, for
+-- a node of a map.
+CREATE OR REPLACE FUNCTION flow.node_inputs(p_job_id bigint) RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT jsonb_build_object(
+               'input', r.input,
+               'parents', coalesce((SELECT jsonb_object_agg(p.node_id, j.metadata -> 'output')
+                                      FROM flow.node p
+                                      JOIN public.river_job j ON j.id = p.job_id
+                                     WHERE p.job_id = ANY (n.parents)), '{}'::jsonb))
+           || CASE WHEN self.metadata ? 'flow_item' THEN jsonb_build_object('item', self.metadata -> 'flow_item')
+                   ELSE '{}'::jsonb END
+      FROM flow.node n
+      JOIN flow.run r ON r.id = n.run_id
+      JOIN public.river_job self ON self.id = n.job_id
+     WHERE n.job_id = p_job_id;
+$$;
+COMMENT ON FUNCTION flow.node_inputs(bigint) IS 'What a node reads: {"input": the run input, "parents": outputs keyed by node id, "item": its element for a node of a map}.';

@@ -1,0 +1,331 @@
+-- The release trigger's function (trigger flow_release on river_job).
+--
+-- Statement-level, with transition tables, so that a statement completing many
+-- jobs at once (River's batch completer, htdag's grouped completer) does the
+-- work once per statement. For the flow jobs of the statement that entered or
+-- left a final state it:
+--   1. sums, per child, the parents that entered (or left) 'completed', locks
+--      those children in job id order and updates their waiting counts;
+--   2. releases every pending task whose waiting count reached 0 (available,
+--      or scheduled for a future "at") and notifies River's producers on
+--      public.river_insert, once per queue; a released sub-workflow or map
+--      node starts its child run instead (flow.start_special);
+--   3. cancels every pending node below a node that became cancelled or
+--      discarded (independent branches go on);
+--   4. updates the runs' counters, locking runs in id order, finishes a run
+--      whose unfinished count reaches 0 and announces it on flow_run_finished
+--      ({"run_id": N, "state": "..."});
+--   5. finishes each node whose child run finished in step 4 (completed with
+--      the run's output, or failed), and the nodes finished at once in step 2
+--      (a map over []): those changes are the next round's input, steps 1-5
+--      again in this same invocation, until nothing more changes. A round only
+--      follows a run finishing, so ordinary statements run one round.
+--
+-- Every lookup goes through a primary key with "= ANY (array)", so the work
+-- follows the jobs the statement changed and their own edges, never the size
+-- of a run or of the tables. Locks are taken in one order (children, then
+-- runs, each by id), so concurrent completions sharing a child cannot
+-- deadlock. The trigger's own updates of river_job (releases, cascaded
+-- cancels) are skipped by the flow.in_trigger guard: the invocation that made
+-- them accounts for them.
+--
+-- Settings: plans are made once per session (re-planning was ~20% of a chain
+-- step's CPU, and every lookup is by key whatever the arrays hold); a generic
+-- plan made while a table was small must not stay a sequential scan once it
+-- is large; transition tables have no statistics, so no JIT.
+CREATE OR REPLACE FUNCTION flow.on_river_job_update() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
+AS $$
+DECLARE
+    v_final   CONSTANT text[] := ARRAY['completed', 'cancelled', 'discarded'];
+    v_failed_states CONSTANT text[] := ARRAY['cancelled', 'discarded'];
+    v_started bigint[];
+    v_ids     bigint[];  -- flow jobs that entered or left a final state, in id order
+    v_old     text[];    -- their state before
+    v_new     text[];    -- and after
+    v_runs    bigint[];  -- their runs
+    v_done    bigint[];
+    v_undone  bigint[];
+    v_failed  bigint[];
+    v_child   bigint[];
+    v_cdelta  integer[];
+    v_ready   bigint[];
+    v_special bigint[];  -- released sub-workflow and map nodes
+    v_part    bigint[];
+    v_part2   bigint[];
+    v_queues  text[];
+    v_front   bigint[];
+    v_below   bigint[];
+    v_cascade bigint[];
+    v_cruns   bigint[];
+    v_notes   text[];
+    v_rids    bigint[];
+    v_rfinal  integer[];
+    v_rfail   integer[];
+    v_sjobs   bigint[];  -- special nodes finished at once, and how
+    v_sstates text[];
+    v_souts   jsonb[];
+    v_serrs   text[];
+    v_fjobs   bigint[];  -- nodes whose child run finished, and how
+    v_fstates text[];
+    v_fouts   jsonb[];
+    v_fruns   bigint[];
+    v_next_ids  bigint[];
+    v_next_runs bigint[];
+    v_next_new  text[];
+    v_cancelling bigint[] := string_to_array(nullif(current_setting('flow.cancelling', true), ''), ',')::bigint[];
+    v_delta   integer;
+BEGIN
+    IF current_setting('flow.in_trigger', true) = 'on' THEN
+        RETURN NULL;
+    END IF;
+
+    SELECT array_agg(DISTINCT (n.metadata ->> 'flow_run')::bigint)
+      INTO v_started
+      FROM new_jobs n
+     WHERE n.state = 'running' AND n.metadata ? 'flow_run';
+    IF v_started IS NOT NULL THEN
+        UPDATE flow.run SET state = 'running', started_at = now()
+         WHERE id = ANY (v_started) AND state = 'pending';
+    END IF;
+
+    IF NOT EXISTS (SELECT 1 FROM new_jobs WHERE state::text = ANY (v_final))
+       AND NOT EXISTS (SELECT 1 FROM old_jobs WHERE state::text = ANY (v_final)) THEN
+        RETURN NULL;
+    END IF;
+
+    SELECT array_agg(u.id ORDER BY u.id), array_agg(u.os ORDER BY u.id), array_agg(u.ns ORDER BY u.id)
+      INTO v_ids, v_old, v_new
+      FROM (SELECT x.id, max(x.os) AS os, max(x.ns) AS ns
+              FROM (SELECT id, NULL::text AS os, state::text AS ns FROM new_jobs WHERE metadata ? 'flow_run'
+                    UNION ALL
+                    SELECT id, state::text, NULL FROM old_jobs WHERE metadata ? 'flow_run') x
+             GROUP BY x.id) u
+     WHERE u.os IS DISTINCT FROM u.ns
+       AND (u.os = ANY (v_final) OR u.ns = ANY (v_final));
+    IF v_ids IS NULL THEN
+        RETURN NULL;
+    END IF;
+
+    WITH n AS MATERIALIZED (
+        SELECT job_id, run_id FROM flow.node WHERE job_id = ANY (v_ids)
+    )
+    SELECT array_agg(t.id ORDER BY t.id), array_agg(n.run_id ORDER BY t.id),
+           array_agg(t.os ORDER BY t.id), array_agg(t.ns ORDER BY t.id)
+      INTO v_ids, v_runs, v_old, v_new
+      FROM n
+      JOIN unnest(v_ids, v_old, v_new) AS t(id, os, ns) ON t.id = n.job_id;
+    IF v_ids IS NULL THEN
+        RETURN NULL;
+    END IF;
+
+    PERFORM set_config('flow.in_trigger', 'on', true);
+
+    LOOP
+        v_ready := '{}';
+        v_special := '{}';
+        v_child := NULL;
+        v_rids := NULL;
+        v_notes := '{}';
+        v_next_ids := '{}';
+        v_next_runs := '{}';
+        v_next_new := '{}';
+
+        SELECT array_agg(t.id) FILTER (WHERE t.ns = 'completed'),
+               array_agg(t.id) FILTER (WHERE t.os = 'completed'),
+               array_agg(t.id) FILTER (WHERE t.ns = ANY (v_failed_states) AND NOT (t.os = ANY (v_failed_states)))
+          INTO v_done, v_undone, v_failed
+          FROM unnest(v_ids, v_old, v_new) AS t(id, os, ns);
+
+        -- 1. Children: per child, minus the parents that entered completed,
+        --    plus those that left it.
+        IF v_done IS NOT NULL OR v_undone IS NOT NULL THEN
+            SELECT array_agg(s.child ORDER BY s.child), array_agg(s.d ORDER BY s.child)
+              INTO v_child, v_cdelta
+              FROM (SELECT c.child, sum(c.d)::integer AS d
+                      FROM (SELECT ch AS child, -1 AS d
+                              FROM flow.node p CROSS JOIN LATERAL unnest(p.children) AS ch
+                             WHERE p.job_id = ANY (v_done)
+                            UNION ALL
+                            SELECT ch, 1
+                              FROM flow.node p CROSS JOIN LATERAL unnest(p.children) AS ch
+                             WHERE p.job_id = ANY (v_undone)) c
+                     GROUP BY c.child) s
+             WHERE s.d <> 0;
+        END IF;
+
+        IF v_child IS NOT NULL THEN
+            PERFORM 1 FROM flow.node WHERE job_id = ANY (v_child) ORDER BY job_id FOR NO KEY UPDATE;
+
+            FOR v_delta IN SELECT DISTINCT d FROM unnest(v_cdelta) AS d LOOP
+                WITH upd AS (
+                    UPDATE flow.node n
+                       SET waiting = n.waiting + v_delta
+                     WHERE n.job_id = ANY (ARRAY(SELECT t.c FROM unnest(v_child, v_cdelta) AS t(c, d) WHERE t.d = v_delta))
+                    RETURNING n.job_id, n.waiting, n.mode
+                )
+                SELECT array_agg(job_id) FILTER (WHERE mode IS NULL), array_agg(job_id) FILTER (WHERE mode IS NOT NULL)
+                  INTO v_part, v_part2
+                  FROM upd WHERE waiting = 0;
+                v_ready := v_ready || coalesce(v_part, '{}');
+                v_special := v_special || coalesce(v_part2, '{}');
+            END LOOP;
+
+            -- 2. Release every pending task whose parents have all completed.
+            IF v_ready <> '{}' THEN
+                WITH rel AS (
+                    UPDATE public.river_job j
+                       SET state = CASE WHEN j.scheduled_at > now() THEN 'scheduled'::public.river_job_state
+                                        ELSE 'available'::public.river_job_state END
+                     WHERE j.id = ANY (v_ready) AND j.state::text = 'pending'
+                    RETURNING j.queue, j.state
+                )
+                SELECT array_agg(DISTINCT queue) INTO v_queues FROM rel WHERE state = 'available';
+                IF v_queues IS NOT NULL THEN
+                    PERFORM pg_notify('public.river_insert', json_build_object('queue', q)::text)
+                       FROM unnest(v_queues) AS q;
+                END IF;
+            END IF;
+
+            -- 2b. Start released sub-workflow and map nodes; those finished
+            --     at once (a map over [], a node that cannot start) are the
+            --     next round's changes.
+            IF v_special <> '{}' THEN
+                SELECT array_agg(o.job_id), array_agg(o.state), array_agg(o.output), array_agg(o.error)
+                  INTO v_sjobs, v_sstates, v_souts, v_serrs
+                  FROM flow.start_special(v_special) o;
+                IF v_sjobs IS NOT NULL THEN
+                    SELECT v_next_ids || coalesce(array_agg(f.job_id), '{}'), v_next_runs || coalesce(array_agg(f.run_id), '{}'),
+                           v_next_new || coalesce(array_agg(f.state), '{}')
+                      INTO v_next_ids, v_next_runs, v_next_new
+                      FROM flow.finish_special(v_sjobs, v_sstates, v_souts, v_serrs) f;
+                END IF;
+            END IF;
+        END IF;
+
+        -- 3. Failure: cancel every pending node below a cancelled or
+        --    discarded one (nodes waiting for a child run have no unfinished
+        --    parent, so they are never below one).
+        IF v_failed IS NOT NULL THEN
+            v_front := v_failed;
+            v_below := '{}';
+            LOOP
+                SELECT array_agg(DISTINCT ch) INTO v_front
+                  FROM flow.node p CROSS JOIN LATERAL unnest(p.children) AS ch
+                 WHERE p.job_id = ANY (v_front);
+                EXIT WHEN v_front IS NULL;
+                v_below := v_below || v_front;
+            END LOOP;
+            SELECT coalesce(array_agg(DISTINCT b), '{}') INTO v_below FROM unnest(v_below) AS b;
+
+            IF v_below <> '{}' THEN
+                PERFORM 1 FROM public.river_job WHERE id = ANY (v_below) AND state::text = 'pending' ORDER BY id FOR UPDATE;
+                WITH c AS (
+                    UPDATE public.river_job j
+                       SET state = 'cancelled',
+                           finalized_at = now(),
+                           errors = array_append(j.errors, jsonb_build_object(
+                               'at', now(), 'attempt', j.attempt, 'trace', '',
+                               'error', 'htdag: cancelled because an upstream node failed'))
+                     WHERE j.id = ANY (v_below) AND j.state::text = 'pending'
+                    RETURNING j.id, (j.metadata ->> 'flow_run')::bigint AS run_id
+                )
+                SELECT array_agg(c.id), array_agg(c.run_id)
+                  INTO v_cascade, v_cruns
+                  FROM c;
+
+                IF v_cascade IS NOT NULL THEN
+                    v_ids  := v_ids || v_cascade;
+                    v_runs := v_runs || v_cruns;
+                    v_old  := v_old || array_fill('pending'::text, ARRAY[cardinality(v_cascade)]);
+                    v_new  := v_new || array_fill('cancelled'::text, ARRAY[cardinality(v_cascade)]);
+                END IF;
+            END IF;
+        END IF;
+
+        -- 4. Runs: lock in id order, apply the counts in one statement;
+        --    finish a run whose unfinished count reaches zero.
+        SELECT array_agg(s.run_id ORDER BY s.run_id), array_agg(s.dfinal ORDER BY s.run_id), array_agg(s.dfail ORDER BY s.run_id)
+          INTO v_rids, v_rfinal, v_rfail
+          FROM (SELECT t.run_id,
+                       sum((t.os = ANY (v_final))::int - (t.ns = ANY (v_final))::int)::int AS dfinal,
+                       sum((t.ns = ANY (v_failed_states))::int - (t.os = ANY (v_failed_states))::int)::int AS dfail
+                  FROM unnest(v_runs, v_old, v_new) AS t(run_id, os, ns)
+                 GROUP BY t.run_id) s
+         WHERE s.dfinal <> 0 OR s.dfail <> 0;
+
+        v_fjobs := NULL;
+        IF v_rids IS NOT NULL THEN
+            PERFORM 1 FROM flow.run WHERE id = ANY (v_rids) ORDER BY id FOR NO KEY UPDATE;
+            WITH upd AS (
+                UPDATE flow.run r
+                   SET unfinished  = r.unfinished + d.dfinal,
+                       failed      = r.failed + d.dfail,
+                       state       = CASE
+                                         WHEN r.unfinished + d.dfinal > 0 THEN 'running'
+                                         WHEN r.cancelled_at IS NOT NULL OR r.id = ANY (v_cancelling) THEN 'cancelled'
+                                         WHEN r.failed + d.dfail > 0 THEN 'failed'
+                                         ELSE 'completed'
+                                     END,
+                       started_at  = coalesce(r.started_at, now()),
+                       cancelled_at = coalesce(r.cancelled_at, CASE WHEN r.id = ANY (v_cancelling) THEN now() END),
+                       finished_at = CASE WHEN r.unfinished + d.dfinal > 0 THEN NULL ELSE coalesce(r.finished_at, now()) END,
+                       output      = CASE WHEN r.unfinished + d.dfinal > 0 THEN NULL
+                                          ELSE flow.run_output(r.id, r.is_map, r.output_node) END
+                  FROM unnest(v_rids, v_rfinal, v_rfail) AS d(run_id, dfinal, dfail)
+                 WHERE r.id = d.run_id
+                RETURNING r.id, r.state, r.unfinished, d.dfinal, r.parent_job_id, r.output
+            )
+            SELECT coalesce(array_agg(json_build_object('run_id', id, 'state', state)::text), '{}'),
+                   array_agg(parent_job_id ORDER BY parent_job_id) FILTER (WHERE parent_job_id IS NOT NULL),
+                   array_agg(state ORDER BY parent_job_id) FILTER (WHERE parent_job_id IS NOT NULL),
+                   array_agg(output ORDER BY parent_job_id) FILTER (WHERE parent_job_id IS NOT NULL),
+                   array_agg(id ORDER BY parent_job_id) FILTER (WHERE parent_job_id IS NOT NULL)
+              INTO v_notes, v_fjobs, v_fstates, v_fouts, v_fruns
+              FROM upd
+             WHERE unfinished = 0 AND dfinal < 0;
+        END IF;
+        -- A finished run is announced on flow_run_finished: {"run_id": N, "state": "..."}.
+        PERFORM pg_notify('flow_run_finished', p) FROM unnest(v_notes) AS p;
+
+        -- 5. Nodes whose child run finished: completed with its output, or
+        --    discarded / cancelled with an error naming where it failed.
+        IF v_fjobs IS NOT NULL THEN
+            WITH fin AS (
+                UPDATE public.river_job j
+                   SET state = CASE f.state WHEN 'completed' THEN 'completed'::public.river_job_state
+                                            WHEN 'failed' THEN 'discarded'::public.river_job_state
+                                            ELSE 'cancelled'::public.river_job_state END,
+                       finalized_at = now(),
+                       metadata = CASE WHEN f.state = 'completed' THEN j.metadata || jsonb_build_object('output', f.output)
+                                       ELSE j.metadata END,
+                       errors = CASE WHEN f.state = 'completed' THEN j.errors
+                                     ELSE array_append(j.errors, jsonb_build_object(
+                                              'at', now(), 'attempt', j.attempt, 'trace', '',
+                                              'error', flow.sub_run_error(f.run_id, f.state))) END
+                  FROM unnest(v_fjobs, v_fstates, v_fouts, v_fruns) AS f(job_id, state, output, run_id)
+                 WHERE j.id = f.job_id AND j.state::text = 'pending'
+                RETURNING j.id, (j.metadata ->> 'flow_run')::bigint AS run_id, j.state::text AS state
+            )
+            SELECT v_next_ids || coalesce(array_agg(id), '{}'), v_next_runs || coalesce(array_agg(run_id), '{}'),
+                   v_next_new || coalesce(array_agg(state), '{}')
+              INTO v_next_ids, v_next_runs, v_next_new
+              FROM fin;
+        END IF;
+
+        EXIT WHEN v_next_ids = '{}';
+        SELECT array_agg(t.id ORDER BY t.id), array_agg(t.run_id ORDER BY t.id), array_agg(t.ns ORDER BY t.id)
+          INTO v_ids, v_runs, v_new
+          FROM unnest(v_next_ids, v_next_runs, v_next_new) AS t(id, run_id, ns);
+        v_old := array_fill('pending'::text, ARRAY[cardinality(v_ids)]);
+    END LOOP;
+
+    PERFORM set_config('flow.in_trigger', 'off', true);
+    RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION flow.on_river_job_update() IS 'Releases children of completed flow nodes, cancels nodes below failed ones and keeps flow.run current, in the transaction that changed the jobs.';

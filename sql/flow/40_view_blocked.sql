@@ -1,0 +1,19 @@
+-- "Why is it not running?": one row per pending node of an unfinished run,
+-- with the parents it still waits on and their states (a parent whose job is
+-- gone shows 'deleted'), or the child run it waits for (waiting_for_run).
+CREATE OR REPLACE VIEW flow.blocked AS
+SELECT n.run_id,
+       n.node_id,
+       n.job_id,
+       n.waiting,
+       array_agg(p.node_id ORDER BY p.node_id) FILTER (WHERE p.job_id IS NOT NULL AND pj.state IS DISTINCT FROM 'completed') AS waiting_on,
+       jsonb_object_agg(p.node_id, coalesce(pj.state::text, 'deleted'))
+           FILTER (WHERE p.job_id IS NOT NULL AND pj.state IS DISTINCT FROM 'completed') AS parent_states,
+       (SELECT c.id FROM flow.run c WHERE c.parent_job_id = n.job_id) AS waiting_for_run
+  FROM flow.node n
+  JOIN flow.run r ON r.id = n.run_id AND r.state IN ('pending', 'running')
+  JOIN public.river_job j ON j.id = n.job_id AND j.state = 'pending'
+  LEFT JOIN flow.node p ON p.job_id = ANY (n.parents)
+  LEFT JOIN public.river_job pj ON pj.id = p.job_id
+ GROUP BY n.run_id, n.node_id, n.job_id, n.waiting;
+COMMENT ON VIEW flow.blocked IS 'Pending nodes of unfinished runs: the parents each still waits on and their states, or the child run it waits for.';

@@ -1,0 +1,26 @@
+-- One row per node, for psql users: its job's kind, state ('deleted' once the
+-- job is gone), attempts, queue, parents as node ids, waiting count, last
+-- error, args, output and times, and the child run a sub-workflow, map or
+-- expanded node runs as.
+CREATE OR REPLACE VIEW flow.nodes AS
+SELECT n.run_id,
+       n.node_id,
+       n.job_id,
+       j.kind,
+       coalesce(j.state::text, 'deleted') AS state,
+       j.attempt,
+       j.max_attempts,
+       j.queue,
+       ARRAY(SELECT p.node_id FROM flow.node p WHERE p.job_id = ANY (n.parents) ORDER BY p.node_id) AS parents,
+       n.waiting,
+       j.errors[array_upper(j.errors, 1)] ->> 'error' AS last_error,
+       j.args,
+       j.metadata -> 'output' AS output,
+       j.created_at,
+       j.scheduled_at,
+       j.attempted_at,
+       j.finalized_at,
+       (SELECT c.id FROM flow.run c WHERE c.parent_job_id = n.job_id) AS child_run_id
+  FROM flow.node n
+  LEFT JOIN public.river_job j ON j.id = n.job_id;
+COMMENT ON VIEW flow.nodes IS 'One row per node: its River job''s kind, state, attempts, parents (node ids), last error, output, and the child run it runs as (sub-workflow, map or expanded node).';

@@ -1,0 +1,42 @@
+-- One row per run (top and child runs), for psql users. The per-state node
+-- counts come from the jobs themselves; nodes, unfinished and failed (kept on
+-- flow.run) stay exact whatever happens to the jobs. For a child run: its
+-- parent run, the parent node's id, its depth and its top run.
+CREATE OR REPLACE VIEW flow.runs AS
+SELECT r.id,
+       r.name,
+       r.state,
+       r.node_count AS nodes,
+       c.pending,
+       c.available,
+       c.running,
+       c.retryable,
+       c.completed,
+       c.cancelled,
+       c.discarded,
+       r.unfinished,
+       r.failed,
+       r.input,
+       r.output,
+       r.created_at,
+       r.started_at,
+       r.finished_at,
+       r.finished_at - r.started_at AS duration,
+       r.parent_run_id,
+       (SELECT pn.node_id FROM flow.node pn WHERE pn.job_id = r.parent_job_id) AS parent_node,
+       r.depth,
+       coalesce(r.root_run_id, r.id) AS top_run_id
+  FROM flow.run r
+ CROSS JOIN LATERAL (
+        SELECT count(*) FILTER (WHERE j.state = 'pending')                       AS pending,
+               count(*) FILTER (WHERE j.state IN ('available', 'scheduled'))     AS available,
+               count(*) FILTER (WHERE j.state = 'running')                       AS running,
+               count(*) FILTER (WHERE j.state = 'retryable')                     AS retryable,
+               count(*) FILTER (WHERE j.state = 'completed')                     AS completed,
+               count(*) FILTER (WHERE j.state = 'cancelled')                     AS cancelled,
+               count(*) FILTER (WHERE j.state = 'discarded')                     AS discarded
+          FROM flow.node n
+          JOIN public.river_job j ON j.id = n.job_id
+         WHERE n.run_id = r.id
+       ) c;
+COMMENT ON VIEW flow.runs IS 'One row per run (top and child runs): state, node counts by job state, times, output, and for a child run its parent run, parent node and depth.';

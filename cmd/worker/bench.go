@@ -2,20 +2,15 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"strings"
-	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
 	"github.com/htdag/htdag/flow"
 	"github.com/htdag/htdag/internal/bench"
-	"github.com/htdag/htdag/migrations"
+	"github.com/htdag/htdag/internal/render"
 )
 
 // benchCommand runs the benchmark shapes (internal/bench) and prints the
@@ -54,9 +49,7 @@ memory and database bytes per node.`,
 			rep, err := bench.Run(ctx, pool, opts)
 			if rep != nil && len(rep.Results) > 0 {
 				if asJSON {
-					enc := json.NewEncoder(cmd.OutOrStdout())
-					enc.SetIndent("", "  ")
-					if err := enc.Encode(rep); err != nil {
+					if err := render.JSON(cmd.OutOrStdout(), rep); err != nil {
 						return err
 					}
 				} else if err := rep.WriteTable(cmd.OutOrStdout()); err != nil {
@@ -87,49 +80,14 @@ func (a *app) benchPool(ctx context.Context, inPlace bool) (*pgxpool.Pool, func(
 		}
 		return pool, pool.Close, nil
 	}
-
-	admin, err := pgx.Connect(ctx, a.databaseURL)
+	name, pool, drop, err := bench.Scratch(ctx, a.databaseURL, a.maxConns)
 	if err != nil {
-		return nil, nil, fmt.Errorf("connecting to %s: %w", redactURL(a.databaseURL), err)
-	}
-	defer admin.Close(ctx)
-	var suffix [4]byte
-	_, _ = rand.Read(suffix[:])
-	name := "htdag_bench_" + hex.EncodeToString(suffix[:])
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		return nil, nil, fmt.Errorf("creating scratch database %s (use --in-place on an empty migrated database if this role may not create databases): %w", name, err)
-	}
-	drop := func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, a.databaseURL)
-		if err != nil {
-			a.log.Warn().Err(err).Str("database", name).Msg("could not drop the scratch database")
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			a.log.Warn().Err(err).Str("database", name).Msg("could not drop the scratch database")
-		}
-	}
-
-	cfg, err := pgxpool.ParseConfig(a.databaseURL)
-	if err != nil {
-		drop()
-		return nil, nil, err
-	}
-	cfg.ConnConfig.Database = name
-	cfg.MaxConns = a.maxConns
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		drop()
-		return nil, nil, err
-	}
-	if _, err := migrations.Up(ctx, pool, nil); err != nil {
-		pool.Close()
-		drop()
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("%w (on %s; use --in-place on an empty migrated database if this role may not create databases)", err, redactURL(a.databaseURL))
 	}
 	a.log.Info().Str("database", name).Msg("benchmark runs in a scratch database, dropped at the end")
-	return pool, func() { pool.Close(); drop() }, nil
+	return pool, func() {
+		if err := drop(); err != nil {
+			a.log.Warn().Err(err).Msg("could not drop the scratch database")
+		}
+	}, nil
 }

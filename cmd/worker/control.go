@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/htdag/htdag/flow"
+	"github.com/htdag/htdag/internal/render"
 )
 
 // parseRunID reads a RUN_ID argument.
@@ -68,7 +69,7 @@ func (a *app) runActionCommand(ra runAction) *cobra.Command {
 					doc[ra.jsonKey] = count
 					delete(doc, ra.doneKey)
 				}
-				return writeJSON(out, doc)
+				return render.JSON(out, doc)
 			}
 			if !done {
 				fmt.Fprintln(out, ra.noopText(runID, run.State))

@@ -2,11 +2,11 @@ package main
 
 import (
 	"fmt"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/htdag/htdag/flow"
+	"github.com/htdag/htdag/internal/render"
 )
 
 // doctorCommand runs flow.check over every unfinished run (or one run) and
@@ -37,28 +37,11 @@ func (a *app) doctorCommand() *cobra.Command {
 				if problems == nil {
 					problems = []flow.Problem{}
 				}
-				if err := writeJSON(out, problems); err != nil {
-					return err
-				}
-				if len(problems) > 0 {
-					return &exitError{code: 1, err: fmt.Errorf("%d problem(s) found", len(problems))}
-				}
-				return nil
+				err = render.JSON(out, problems)
+			} else {
+				err = render.ProblemsText(out, problems)
 			}
-			if len(problems) == 0 {
-				fmt.Fprintln(out, "no problems found")
-				return nil
-			}
-			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "RUN\tNODE\tPROBLEM")
-			for _, p := range problems {
-				node := p.NodeID
-				if node == "" {
-					node = "-"
-				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\n", p.RunID, node, p.Problem)
-			}
-			if err := tw.Flush(); err != nil {
+			if err != nil || len(problems) == 0 {
 				return err
 			}
 			return &exitError{code: 1, err: fmt.Errorf("%d problem(s) found", len(problems))}

@@ -33,6 +33,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/htdag/htdag/flow"
+	"github.com/htdag/htdag/internal/render"
 )
 
 // defaultDatabaseURL is used when neither --database-url nor DATABASE_URL is
@@ -174,7 +175,7 @@ func (a *app) setupLogging() error {
 		w = a.stderr
 	case "console":
 		// Colours only on a terminal: escape codes garble log files.
-		w = zerolog.ConsoleWriter{Out: a.stderr, TimeFormat: "15:04:05.000", NoColor: !isTerminal(a.stderr)}
+		w = zerolog.ConsoleWriter{Out: a.stderr, TimeFormat: "15:04:05.000", NoColor: !render.IsTerminal(a.stderr)}
 	default:
 		return fmt.Errorf("--log-format %q: want json or console", a.logFormat)
 	}
@@ -194,16 +195,6 @@ func migrateHint(err error) error {
 		return fmt.Errorf("%w (is the database migrated? run `worker migrate`)", err)
 	}
 	return err
-}
-
-// isTerminal reports whether w is a character device (a terminal).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 // openPool connects to the database and checks the connection at once, so a
@@ -238,16 +229,6 @@ func (a *app) openClient(ctx context.Context) (*flow.Client, func(), error) {
 		return nil, nil, err
 	}
 	return flow.NewClient(pool, nil), pool.Close, nil
-}
-
-// openClientPool is openClient for commands that also query the flow schema
-// themselves; closing the pool closes both.
-func (a *app) openClientPool(ctx context.Context) (*flow.Client, *pgxpool.Pool, error) {
-	pool, err := a.openPool(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	return flow.NewClient(pool, nil), pool, nil
 }
 
 // redactURL hides the password of a database URL, for logs, help and error

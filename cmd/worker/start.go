@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/htdag/htdag/flow"
+	"github.com/htdag/htdag/internal/render"
 )
 
 // maxSpecBytes bounds what `start` reads, so a wrong file (or an endless
@@ -45,7 +46,7 @@ func (a *app) startCommand() *cobra.Command {
 				return fmt.Errorf("starting run: %w", migrateHint(err))
 			}
 			if asJSON {
-				return writeJSON(cmd.OutOrStdout(), map[string]int64{"run_id": runID})
+				return render.JSON(cmd.OutOrStdout(), map[string]int64{"run_id": runID})
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), runID)
 			return nil

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/htdag/htdag/flow"
+	"github.com/htdag/htdag/internal/render"
 )
 
 // Exit codes of `worker wait`: a script needs to tell a run that failed
@@ -100,13 +101,13 @@ func (a *app) wait(cmd *cobra.Command, arg string, timeout time.Duration, asJSON
 
 	out := cmd.OutOrStdout()
 	if asJSON {
-		if err := writeJSON(out, map[string]any{"run_id": run.ID, "state": run.State, "output": run.Output}); err != nil {
+		if err := render.JSON(out, map[string]any{"run_id": run.ID, "state": run.State, "output": run.Output}); err != nil {
 			return waitUnknown, err
 		}
 	} else {
 		fmt.Fprintln(out, run.State)
 		if len(run.Output) > 0 {
-			fmt.Fprintln(out, string(run.Output))
+			fmt.Fprintln(out, render.Clean(string(run.Output)))
 		}
 	}
 	if run.State == flow.RunStateCompleted {

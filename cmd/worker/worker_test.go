@@ -24,6 +24,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/htdag/htdag/flow"
+	"github.com/htdag/htdag/internal/render"
 	"github.com/htdag/htdag/internal/testdb"
 	"github.com/htdag/htdag/jobs"
 	"github.com/htdag/htdag/migrations"
@@ -441,7 +442,7 @@ func TestStatus(t *testing.T) {
 
 	res = cli(t, "", db(pool, "status", "--json", id)...)
 	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
-	var doc statusJSON
+	var doc render.StatusDoc
 	require.NoError(t, json.Unmarshal([]byte(res.stdout), &doc), res.stdout)
 	require.Equal(t, runID, doc.Run.ID)
 	require.Equal(t, "pending", doc.Run.State)

@@ -6,12 +6,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/htdag/htdag/ingest"
 	"github.com/htdag/htdag/internal/testdb"
-	"github.com/htdag/htdag/jobs/ingest"
 )
 
 // copyTree copies the fixture tree to a directory the test may change.
@@ -39,7 +38,7 @@ func TestIngestWaitPrintsChangesAndSummary(t *testing.T) {
 	t.Parallel()
 	pool := testdb.New(t)
 	startWorker(t, pool)
-	root := copyTree(t, filepath.Join("..", "..", "testdata", "ingest"))
+	root := copyTree(t, filepath.Join("..", "..", "ingest", "testdata"))
 
 	res := cli(t, "", db(pool, "ingest", root, "--codebase", "fixture", "--wait")...)
 	require.Equal(t, 0, res.code, "stdout:\n%s\nstderr:\n%s", res.stdout, res.stderr)
@@ -99,15 +98,4 @@ func TestIngestWithoutWaitPrintsTheFlowRun(t *testing.T) {
 	res = cli(t, "", db(pool, "ingest", filepath.Join(root, "a.go"))...)
 	require.Equal(t, 1, res.code)
 	require.Contains(t, res.stderr, "not a directory")
-}
-
-func TestRenderProgress(t *testing.T) {
-	t.Parallel()
-	require.Equal(t, "walking the tree...  0.3s", renderProgress(0, 0, 0, 0, 300*time.Millisecond, 10))
-	require.Equal(t, "waiting for a worker to walk the tree (is `worker run` running?)  6.0s",
-		renderProgress(0, 0, 0, 0, 6*time.Second, 10))
-	require.Equal(t, "[###.......]  30/100 files  30%  15.0 files/s  1 failed (2 retried)  2.0s",
-		renderProgress(100, 30, 1, 2, 2*time.Second, 10))
-	require.Equal(t, "[##########] 7/7 files 100%  3.5 files/s  0 failed  2.0s",
-		renderProgress(7, 7, 0, 0, 2*time.Second, 10))
 }

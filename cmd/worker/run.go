@@ -19,8 +19,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/htdag/htdag/flow"
+	"github.com/htdag/htdag/ingest"
 	"github.com/htdag/htdag/jobs"
-	"github.com/htdag/htdag/jobs/ingest"
 )
 
 // hardStopTimeout bounds the wait for cancelled jobs to return after the

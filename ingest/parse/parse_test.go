@@ -1,11 +1,8 @@
-package ingest
+package parse
 
 import (
-	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -14,110 +11,24 @@ import (
 
 // fixtureRoot is the fixture tree shared by the tests (read only: tests that
 // change files work on a copy).
-var fixtureRoot = filepath.Join("..", "..", "testdata", "ingest")
-
-func TestIgnoreRulesFollowGitignore(t *testing.T) {
-	t.Parallel()
-	root := ignoreStack(parseIgnore("", []byte("# comment\n*.log\n!keep.log\n/build/\ndocs/*.md\n**/tmp/**\nname\\ with\\ space\n")))
-	sub := append(root[:len(root):len(root)], parseIgnore("pkg", []byte("gen_*.go\n/local\n"))...)
-	cases := []struct {
-		rules ignoreStack
-		path  string
-		dir   bool
-		want  bool
-	}{
-		{root, "a.log", false, true},
-		{root, "deep/down/b.log", false, true},
-		{root, "keep.log", false, false}, // negated
-		{root, "build", true, true},
-		{root, "build", false, false},    // dir-only rule
-		{root, "src/build", true, false}, // anchored to the root
-		{root, "docs/a.md", false, true}, // a slash anchors
-		{root, "x/docs/a.md", false, false},
-		{root, "docs/sub/a.md", false, false}, // * does not cross a slash
-		{root, "a/tmp/x/y.go", false, true},
-		{root, "tmp", true, false}, // "tmp/**" is what is inside
-		{root, "name with space", false, true},
-		{sub, "pkg/gen_x.go", false, true},
-		{sub, "pkg/deep/gen_x.go", false, true},
-		{sub, "gen_x.go", false, false}, // a rule applies below its own directory only
-		{sub, "pkg/local", false, true},
-		{sub, "pkg/a/local", false, false},
-		{sub, "pkg/x.log", false, true}, // the root's rules still apply
-	}
-	for _, c := range cases {
-		got := c.rules.ignored(c.path, c.dir) != ""
-		require.Equal(t, c.want, got, "%s (dir %v)", c.path, c.dir)
-	}
-	require.Equal(t, ".gitignore:2: *.log", root.ignored("x.log", false), "the reason names the file, line and pattern")
-}
-
-func TestWalkPrunesVendorAndIgnoredDirectories(t *testing.T) {
-	t.Parallel()
-	p, err := Walk(context.Background(), fixtureRoot)
-	require.NoError(t, err)
-
-	files := map[string]string{}
-	var dirs []string
-	for _, d := range p.Dirs {
-		dirs = append(dirs, d.Path)
-		for _, f := range d.Files {
-			files[f.Path] = f.Ignored
-		}
-	}
-	require.Equal(t, []string{".", "assets", "scripts", "util"}, dirs)
-	require.Equal(t, map[string]string{
-		".gitignore": "", "README.md": "", "debug.log": ".gitignore:3: *.log", "empty.go": "", "main.go": "",
-		"secret.go": ".gitignore:4: secret.go", "assets/blob.txt": "", "scripts/tool.py": "", "util/strings.go": "",
-	}, files)
-	require.Equal(t, map[string]string{
-		"build":           "ignored by .gitignore:5: /build/",
-		"internal/vendor": "vendor folder",
-	}, p.Pruned)
-	require.Equal(t, 9, p.Files())
-}
-
-func TestValidateRules(t *testing.T) {
-	t.Parallel()
-	cases := []struct {
-		path, ignored, content, skip string
-	}{
-		{"a.go", "", "package a\n", ""},
-		{"a.go", ".gitignore:1: a.go", "package a\n", "ignored by .gitignore:1: a.go"},
-		{"x/vendor/a.go", "", "package a\n", "in a vendor folder"},
-		{"logo.png", "", "\x89PNG", "extension not on the allow-list"},
-		{"a.go", "", "  \n\t\n", "empty"},
-		{"a.txt", "", "abc\x00def", "binary"},
-		{"a.txt", "", "abc\xff\xfe", "binary"},
-		{"run", "", "#!/bin/sh\necho hi\n", ""}, // a script without an extension
-		{"run", "", "echo hi\n", "extension not on the allow-list"},
-		{"Makefile", "", "all:\n", ""},
-	}
-	for _, c := range cases {
-		v := validateContent(c.path, c.ignored, []byte(c.content))
-		require.Equal(t, c.skip, v.skip, c.path+" "+c.content)
-		if c.skip == "" {
-			require.Len(t, v.hash, 64)
-		}
-	}
-}
+var fixtureRoot = filepath.Join("..", "testdata")
 
 func TestDetectLanguage(t *testing.T) {
 	t.Parallel()
-	require.Equal(t, "go", detectLanguage("a/b.go", ""))
-	require.Equal(t, "makefile", detectLanguage("Makefile", ""))
-	require.Equal(t, "gomod", detectLanguage("go.mod", ""))
-	require.Equal(t, "typescript", detectLanguage("x.TS", ""))
-	require.Equal(t, "shell", detectLanguage(".ci/run", "#!/usr/bin/env bash"))
-	require.Equal(t, "python", detectLanguage("tool", "#!/usr/bin/python3.12"))
-	require.Equal(t, "text", detectLanguage("tool", "#!/opt/weird"))
+	require.Equal(t, "go", Language("a/b.go", ""))
+	require.Equal(t, "makefile", Language("Makefile", ""))
+	require.Equal(t, "gomod", Language("go.mod", ""))
+	require.Equal(t, "typescript", Language("x.TS", ""))
+	require.Equal(t, "shell", Language(".ci/run", "#!/usr/bin/env bash"))
+	require.Equal(t, "python", Language("tool", "#!/usr/bin/python3.12"))
+	require.Equal(t, "text", Language("tool", "#!/opt/weird"))
 }
 
 func TestParseGoFindsPackageImportsAndDefinitions(t *testing.T) {
 	t.Parallel()
 	src, err := os.ReadFile(filepath.Join(fixtureRoot, "main.go"))
 	require.NoError(t, err)
-	p := parseFile("main.go", "go", src)
+	p := File("main.go", "go", src)
 	require.Empty(t, p.Error)
 	require.Equal(t, "main", p.Package)
 	require.Equal(t, []string{"fmt", "os", "example.com/fixture/util"}, p.Imports)
@@ -138,7 +49,7 @@ func TestParseGoFindsPackageImportsAndDefinitions(t *testing.T) {
 
 func TestParseGoKeepsWhatPrecedesASyntaxError(t *testing.T) {
 	t.Parallel()
-	p := parseFile("bad.go", "go", []byte("package bad\n\nfunc Good() {}\n\nfunc Bad( {\n"))
+	p := File("bad.go", "go", []byte("package bad\n\nfunc Good() {}\n\nfunc Bad( {\n"))
 	require.NotEmpty(t, p.Error)
 	require.Equal(t, "bad", p.Package)
 	require.Equal(t, "func Good", p.Symbols[0].Key())
@@ -148,7 +59,7 @@ func TestParseGenericReceivers(t *testing.T) {
 	t.Parallel()
 	src, err := os.ReadFile(filepath.Join(fixtureRoot, "util", "strings.go"))
 	require.NoError(t, err)
-	p := parseFile("util/strings.go", "go", src)
+	p := File("util/strings.go", "go", src)
 	var keys []string
 	for _, s := range p.Symbols {
 		keys = append(keys, s.Key())
@@ -168,14 +79,14 @@ func TestLightExtractors(t *testing.T) {
 	t.Parallel()
 	src, err := os.ReadFile(filepath.Join(fixtureRoot, "scripts", "tool.py"))
 	require.NoError(t, err)
-	p := parseFile("scripts/tool.py", "python", src)
+	p := File("scripts/tool.py", "python", src)
 	require.Equal(t, []Symbol{
 		{Kind: "class", Name: "Counter", Start: 9, End: 17},
 		{Kind: "function", Name: "main", Start: 20, End: 24},
 	}, p.Symbols)
 
 	sql := "-- t\nCREATE TABLE a.t (\n  x int\n);\n\nCREATE FUNCTION a.f() RETURNS int\nLANGUAGE plpgsql AS $$\nBEGIN\n  RETURN 1; -- ;\nEND;\n$$;\nCREATE INDEX ON a.t (x);\nCREATE OR REPLACE VIEW a.v AS SELECT 1;\n"
-	p = parseFile("x.sql", "sql", []byte(sql))
+	p = File("x.sql", "sql", []byte(sql))
 	require.Equal(t, []Symbol{
 		{Kind: "table", Name: "a.t", Start: 2, End: 4},
 		{Kind: "function", Name: "a.f", Start: 6, End: 11},
@@ -184,7 +95,7 @@ func TestLightExtractors(t *testing.T) {
 	require.Equal(t, 1, p.Decls[0].Start, "the comment above a definition joins its chunk")
 
 	js := "import x from 'y';\n\nexport function f(a) {\n  if (a) { return '}'; }\n}\n\nexport const K = 3\nclass C {\n  m() {}\n}\n"
-	p = parseFile("x.js", "javascript", []byte(js))
+	p = File("x.js", "javascript", []byte(js))
 	require.Equal(t, []Symbol{
 		{Kind: "function", Name: "f", Start: 3, End: 5},
 		{Kind: "variable", Name: "K", Start: 7, End: 7},
@@ -192,20 +103,20 @@ func TestLightExtractors(t *testing.T) {
 	}, p.Symbols)
 
 	sh := "#!/bin/sh\nset -e\n\nlog() { echo \"$*\" >&2; }\n\nmain() {\n  log hi\n}\nmain \"$@\"\n"
-	p = parseFile("x.sh", "shell", []byte(sh))
+	p = File("x.sh", "shell", []byte(sh))
 	require.Equal(t, []Symbol{
 		{Kind: "function", Name: "log", Start: 4, End: 4},
 		{Kind: "function", Name: "main", Start: 6, End: 8},
 	}, p.Symbols)
 
 	rs := "use std::io;\n\npub struct P {\n    x: i32,\n}\n\nimpl P {\n    fn new() -> Self { P { x: 0 } }\n}\n\npub(crate) fn f<'a>(s: &'a str) -> &'a str {\n    s\n}\n"
-	p = parseFile("x.rs", "rust", []byte(rs))
+	p = File("x.rs", "rust", []byte(rs))
 	require.Equal(t, []string{"struct P", "impl P", "function f"}, symbolKeys(p))
 	require.Equal(t, 13, p.Symbols[2].End)
 
 	md, err := os.ReadFile(filepath.Join(fixtureRoot, "README.md"))
 	require.NoError(t, err)
-	p = parseFile("README.md", "markdown", md)
+	p = File("README.md", "markdown", md)
 	require.Equal(t, []Symbol{
 		{Kind: "section", Name: "Fixture", Start: 1, End: 11},
 		{Kind: "section", Name: "Layout", Start: 5, End: 7},
@@ -213,18 +124,18 @@ func TestLightExtractors(t *testing.T) {
 	}, p.Symbols)
 
 	mk := ".PHONY: a\n# build it\na: b\n\tgo build\n\nb:\n\techo\nX := 1\n"
-	p = parseFile("Makefile", "makefile", []byte(mk))
+	p = File("Makefile", "makefile", []byte(mk))
 	require.Equal(t, []string{"target a", "target b"}, symbolKeys(p))
 
-	require.Empty(t, parseFile("x.yaml", "yaml", []byte("a: 1\n")).Symbols, "no extractor: no symbols")
+	require.Empty(t, File("x.yaml", "yaml", []byte("a: 1\n")).Symbols, "no extractor: no symbols")
 }
 
 func TestChunksFollowDefinitionsUnderACap(t *testing.T) {
 	t.Parallel()
 	src, err := os.ReadFile(filepath.Join(fixtureRoot, "main.go"))
 	require.NoError(t, err)
-	p := parseFile("main.go", "go", src)
-	chunks := chunkFile(src, p.Decls, MaxChunkBytes)
+	p := File("main.go", "go", src)
+	chunks := Chunks(src, p.Decls, MaxChunkBytes)
 	var labels []string
 	for _, c := range chunks {
 		labels = append(labels, c.Symbol)
@@ -237,8 +148,8 @@ func TestChunksFollowDefinitionsUnderACap(t *testing.T) {
 
 	// A definition over the cap is split at line boundaries, a long line at runes.
 	long := "func Big() {\n" + strings.Repeat("\tx := 1 // é\n", 100) + "}\n" + strings.Repeat("é", 300) + "\n"
-	p = parseFile("big.go", "go", []byte("package big\n\n"+long))
-	chunks = chunkFile([]byte("package big\n\n"+long), p.Decls, 256)
+	p = File("big.go", "go", []byte("package big\n\n"+long))
+	chunks = Chunks([]byte("package big\n\n"+long), p.Decls, 256)
 	total := 0
 	for _, c := range chunks {
 		require.LessOrEqual(t, c.To-c.From, 256)
@@ -253,40 +164,16 @@ func TestChunksFollowDefinitionsUnderACap(t *testing.T) {
 func TestLineChangesCountLikeDiff(t *testing.T) {
 	t.Parallel()
 	a := []byte("a\nb\nc\nd\ne\n")
-	added, removed := lineChanges(a, []byte("a\nB\nc\nd\ne\nf\n"))
+	added, removed := LineChanges(a, []byte("a\nB\nc\nd\ne\nf\n"))
 	require.Equal(t, 2, added)
 	require.Equal(t, 1, removed)
-	added, removed = lineChanges(a, a)
+	added, removed = LineChanges(a, a)
 	require.Zero(t, added+removed)
-	added, removed = lineChanges(a, []byte("c\nd\n"))
+	added, removed = LineChanges(a, []byte("c\nd\n"))
 	require.Equal(t, 0, added)
 	require.Equal(t, 3, removed)
-	added, removed = lineChanges(nil, a)
+	added, removed = LineChanges(nil, a)
 	require.Equal(t, 5, added)
 	require.Equal(t, 0, removed)
 	require.Equal(t, 3, editDistance([]string{"a", "b", "c"}, []string{"b", "c", "x", "y"}, 100))
-}
-
-func TestALargeDirectoryExpandsInParts(t *testing.T) {
-	t.Parallel()
-	a := DirArgs{Run: 1, Codebase: "c", Root: "/r", Dir: "big", MaxFileSize: 10} // PartSize 0: MaxDirPart
-	for i := 0; i < 2*MaxDirPart+1; i++ {
-		a.Files = append(a.Files, DirFile{Path: "big/f" + strconv.Itoa(i) + ".go"})
-	}
-	spec, err := dirWorkflow(a).Spec()
-	require.NoError(t, err)
-	require.Len(t, spec.Nodes, 4, "three parts and the summary")
-	require.Equal(t, "summary", spec.Output)
-	require.Equal(t, []string{"part1", "part2", "part3"}, spec.Nodes[3].Deps)
-	var part DirArgs
-	require.NoError(t, json.Unmarshal(spec.Nodes[2].Args, &part))
-	require.True(t, part.Part)
-	require.Len(t, part.Files, 1)
-
-	// A part expands into chains only.
-	spec, err = dirWorkflow(part).Spec()
-	require.NoError(t, err)
-	require.Len(t, spec.Nodes, 6)
-	require.Empty(t, spec.Output)
-	require.Equal(t, "f1:f1000.go:stat", spec.Nodes[0].ID)
 }

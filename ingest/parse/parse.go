@@ -1,4 +1,4 @@
-package ingest
+package parse
 
 import (
 	"bytes"
@@ -48,14 +48,14 @@ type Parsed struct {
 
 // parseFile is the parse step: Go with go/parser, other languages with a
 // light line-based extractor of top-level definitions.
-func parseFile(rel, language string, src []byte) *Parsed {
+func File(rel, language string, src []byte) *Parsed {
 	var p *Parsed
 	if language == "go" {
 		p = parseGo(rel, src)
 	} else {
 		p = parseLight(language, src)
 	}
-	p.Lines = countLines(src)
+	p.Lines = CountLines(src)
 	return p
 }
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/htdag/htdag/ingest/parse"
 )
 
 // fileState is what a per-file chain knows of its file. Each step's output
@@ -25,13 +27,13 @@ type fileState struct {
 	// a reason not to store the file. Steps pass a skipped state on as is.
 	Skip string `json:"skip,omitempty"`
 
-	Size     int64   `json:"size,omitempty"`     // stat
-	Hash     string  `json:"hash,omitempty"`     // validate
-	Shebang  string  `json:"shebang,omitempty"`  // validate
-	Language string  `json:"language,omitempty"` // detect
-	Parsed   *Parsed `json:"parsed,omitempty"`   // parse
-	Chunks   []Chunk `json:"chunks,omitempty"`   // chunk
-	Status   string  `json:"status,omitempty"`   // store
+	Size     int64         `json:"size,omitempty"`     // stat
+	Hash     string        `json:"hash,omitempty"`     // validate
+	Shebang  string        `json:"shebang,omitempty"`  // validate
+	Language string        `json:"language,omitempty"` // detect
+	Parsed   *parse.Parsed `json:"parsed,omitempty"`   // parse
+	Chunks   []parse.Chunk `json:"chunks,omitempty"`   // chunk
+	Status   string        `json:"status,omitempty"`   // store
 }
 
 // errChanged is returned when a file's content no longer has the hash the
@@ -80,7 +82,7 @@ func doValidate(st *fileState) error {
 }
 
 func doDetect(st *fileState) error {
-	st.Language = detectLanguage(st.Path, st.Shebang)
+	st.Language = parse.Language(st.Path, st.Shebang)
 	return nil
 }
 
@@ -89,7 +91,7 @@ func doParse(st *fileState) error {
 	if err != nil {
 		return err
 	}
-	st.Parsed = parseFile(st.Path, st.Language, data)
+	st.Parsed = parse.File(st.Path, st.Language, data)
 	return nil
 }
 
@@ -98,7 +100,7 @@ func doChunk(st *fileState) error {
 	if err != nil {
 		return err
 	}
-	st.Chunks = chunkFile(data, st.Parsed.Decls, MaxChunkBytes)
+	st.Chunks = parse.Chunks(data, st.Parsed.Decls, parse.MaxChunkBytes)
 	return nil
 }
 

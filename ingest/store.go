@@ -7,6 +7,8 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/htdag/htdag/ingest/parse"
 )
 
 // ReasonGone is the reason ingest.finish_run records for a file that was
@@ -117,8 +119,8 @@ type versionInput struct {
 	Hash     string
 	Content  []byte
 	Language string
-	Parsed   *Parsed
-	Chunks   []Chunk
+	Parsed   *parse.Parsed
+	Chunks   []parse.Chunk
 }
 
 // storeVersion stores a new version of a file (with its symbols and chunks),
@@ -205,7 +207,7 @@ func storeVersion(ctx context.Context, tx pgx.Tx, in *versionInput) (string, err
 		rf.Status, rf.LinesAdded = StatusAdded, p.Lines
 	} else {
 		rf.Status = StatusModified
-		rf.LinesAdded, rf.LinesRemoved = lineChanges([]byte(oldContent), in.Content)
+		rf.LinesAdded, rf.LinesRemoved = parse.LineChanges([]byte(oldContent), in.Content)
 	}
 	return rf.Status, rf.record(ctx, tx)
 }

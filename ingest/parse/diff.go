@@ -1,4 +1,4 @@
-package ingest
+package parse
 
 // maxDiffEdits bounds the line diff's work (O((N+M)·D) time): past this many
 // edits the counts are estimated from the lines' multisets instead.
@@ -8,7 +8,7 @@ const maxDiffEdits = 4000
 // `diff` or `git diff --stat` would: the shortest edit script of line
 // insertions and deletions (Myers' algorithm), a changed line being one
 // removed and one added.
-func lineChanges(old, cur []byte) (added, removed int) {
+func LineChanges(old, cur []byte) (added, removed int) {
 	a, b := splitLines(old), splitLines(cur)
 	// Common prefix and suffix cost nothing and are the usual case.
 	for len(a) > 0 && len(b) > 0 && a[0] == b[0] {

@@ -1,4 +1,4 @@
-package ingest
+package parse
 
 import (
 	"strings"
@@ -22,7 +22,7 @@ type Chunk struct {
 // chunkFile is the chunk step: it cuts src along its top-level declarations
 // (the text between two declarations is a chunk of its own; blank lines
 // belong to no chunk) and splits any piece larger than maxBytes.
-func chunkFile(src []byte, decls []Decl, maxBytes int) []Chunk {
+func Chunks(src []byte, decls []Decl, maxBytes int) []Chunk {
 	lines := splitLines(src)
 	if len(lines) == 0 {
 		return nil

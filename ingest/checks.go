@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/htdag/htdag/ingest/parse"
 )
 
 // DefaultMaxFileSize is the largest file stored unless --max-file-size says
@@ -69,44 +71,6 @@ func hashContent(data []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// extLanguages maps allowed extensions to languages; a file whose extension
-// is not here (and that is not in nameLanguages, nor a script with a #!
-// line) is skipped.
-var extLanguages = map[string]string{
-	".go": "go", ".py": "python", ".pyi": "python",
-	".js": "javascript", ".mjs": "javascript", ".cjs": "javascript", ".jsx": "javascript",
-	".ts": "typescript", ".tsx": "typescript", ".mts": "typescript", ".cts": "typescript",
-	".rs": "rust", ".java": "java", ".kt": "kotlin", ".kts": "kotlin", ".scala": "scala",
-	".c": "c", ".h": "c", ".cc": "cpp", ".cpp": "cpp", ".cxx": "cpp", ".hpp": "cpp", ".hh": "cpp",
-	".cs": "csharp", ".rb": "ruby", ".php": "php", ".swift": "swift", ".lua": "lua",
-	".sh": "shell", ".bash": "shell", ".zsh": "shell",
-	".sql": "sql", ".proto": "protobuf", ".graphql": "graphql",
-	".md": "markdown", ".markdown": "markdown", ".rst": "text", ".txt": "text",
-	".yaml": "yaml", ".yml": "yaml", ".json": "json", ".toml": "toml", ".ini": "ini",
-	".html": "html", ".css": "css", ".scss": "css", ".tf": "terraform",
-}
-
-// nameLanguages are allowed files known by their whole name.
-var nameLanguages = map[string]string{
-	"Makefile": "makefile", "GNUmakefile": "makefile", "makefile": "makefile",
-	"Dockerfile": "dockerfile", "go.mod": "gomod", "go.work": "gomod",
-}
-
-// shebangLanguages maps a #! interpreter to a language.
-var shebangLanguages = map[string]string{
-	"sh": "shell", "bash": "shell", "zsh": "shell", "dash": "shell", "ksh": "shell",
-	"python": "python", "python3": "python", "node": "javascript", "ruby": "ruby", "perl": "perl",
-}
-
-// allowedName reports whether a file's name is on the allow-list on its own.
-func allowedName(rel string) bool {
-	base := path.Base(rel)
-	if nameLanguages[base] != "" {
-		return true
-	}
-	return extLanguages[strings.ToLower(path.Ext(base))] != ""
-}
-
 // inVendor reports whether a path lies in a vendor folder.
 func inVendor(rel string) bool {
 	for _, part := range strings.Split(path.Dir(rel), "/") {
@@ -139,7 +103,7 @@ func validateContent(rel, ignoredBy string, data []byte) validation {
 		v.skip = "in a vendor folder"
 		return v
 	}
-	if !allowedName(rel) {
+	if !parse.AllowedName(rel) {
 		line, _, _ := bytes.Cut(data, []byte("\n"))
 		if !bytes.HasPrefix(line, []byte("#!")) || path.Ext(rel) != "" {
 			v.skip = "extension not on the allow-list"
@@ -156,42 +120,4 @@ func validateContent(rel, ignoredBy string, data []byte) validation {
 		v.hash = hashContent(data)
 	}
 	return v
-}
-
-// detectLanguage is the detect step: by whole name, then extension, then the
-// interpreter of a #! line.
-func detectLanguage(rel, shebang string) string {
-	base := path.Base(rel)
-	if lang := nameLanguages[base]; lang != "" {
-		return lang
-	}
-	if lang := extLanguages[strings.ToLower(path.Ext(base))]; lang != "" {
-		return lang
-	}
-	if fields := strings.Fields(strings.TrimPrefix(shebang, "#!")); len(fields) > 0 {
-		interp := path.Base(fields[0])
-		if interp == "env" && len(fields) > 1 {
-			interp = fields[1]
-			if interp == "-S" && len(fields) > 2 {
-				interp = fields[2]
-			}
-		}
-		interp = strings.TrimRight(interp, "0123456789.")
-		if lang := shebangLanguages[interp]; lang != "" {
-			return lang
-		}
-		if lang := shebangLanguages[interp+"3"]; lang != "" {
-			return lang
-		}
-	}
-	return "text"
-}
-
-// countLines counts lines; a last line without a newline counts.
-func countLines(data []byte) int {
-	n := bytes.Count(data, []byte("\n"))
-	if len(data) > 0 && data[len(data)-1] != '\n' {
-		n++
-	}
-	return n
 }

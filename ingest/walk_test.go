@@ -1,0 +1,124 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// fixtureRoot is the fixture tree shared by the tests (read only: tests that
+// change files work on a copy).
+var fixtureRoot = "testdata"
+
+func TestIgnoreRulesFollowGitignore(t *testing.T) {
+	t.Parallel()
+	root := ignoreStack(parseIgnore("", []byte("# comment\n*.log\n!keep.log\n/build/\ndocs/*.md\n**/tmp/**\nname\\ with\\ space\n")))
+	sub := append(root[:len(root):len(root)], parseIgnore("pkg", []byte("gen_*.go\n/local\n"))...)
+	cases := []struct {
+		rules ignoreStack
+		path  string
+		dir   bool
+		want  bool
+	}{
+		{root, "a.log", false, true},
+		{root, "deep/down/b.log", false, true},
+		{root, "keep.log", false, false}, // negated
+		{root, "build", true, true},
+		{root, "build", false, false},    // dir-only rule
+		{root, "src/build", true, false}, // anchored to the root
+		{root, "docs/a.md", false, true}, // a slash anchors
+		{root, "x/docs/a.md", false, false},
+		{root, "docs/sub/a.md", false, false}, // * does not cross a slash
+		{root, "a/tmp/x/y.go", false, true},
+		{root, "tmp", true, false}, // "tmp/**" is what is inside
+		{root, "name with space", false, true},
+		{sub, "pkg/gen_x.go", false, true},
+		{sub, "pkg/deep/gen_x.go", false, true},
+		{sub, "gen_x.go", false, false}, // a rule applies below its own directory only
+		{sub, "pkg/local", false, true},
+		{sub, "pkg/a/local", false, false},
+		{sub, "pkg/x.log", false, true}, // the root's rules still apply
+	}
+	for _, c := range cases {
+		got := c.rules.ignored(c.path, c.dir) != ""
+		require.Equal(t, c.want, got, "%s (dir %v)", c.path, c.dir)
+	}
+	require.Equal(t, ".gitignore:2: *.log", root.ignored("x.log", false), "the reason names the file, line and pattern")
+}
+
+func TestWalkPrunesVendorAndIgnoredDirectories(t *testing.T) {
+	t.Parallel()
+	p, err := Walk(context.Background(), fixtureRoot)
+	require.NoError(t, err)
+
+	files := map[string]string{}
+	var dirs []string
+	for _, d := range p.Dirs {
+		dirs = append(dirs, d.Path)
+		for _, f := range d.Files {
+			files[f.Path] = f.Ignored
+		}
+	}
+	require.Equal(t, []string{".", "assets", "scripts", "util"}, dirs)
+	require.Equal(t, map[string]string{
+		".gitignore": "", "README.md": "", "debug.log": ".gitignore:3: *.log", "empty.go": "", "main.go": "",
+		"secret.go": ".gitignore:4: secret.go", "assets/blob.txt": "", "scripts/tool.py": "", "util/strings.go": "",
+	}, files)
+	require.Equal(t, map[string]string{
+		"build":           "ignored by .gitignore:5: /build/",
+		"internal/vendor": "vendor folder",
+	}, p.Pruned)
+	require.Equal(t, 9, p.Files())
+}
+
+func TestValidateRules(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		path, ignored, content, skip string
+	}{
+		{"a.go", "", "package a\n", ""},
+		{"a.go", ".gitignore:1: a.go", "package a\n", "ignored by .gitignore:1: a.go"},
+		{"x/vendor/a.go", "", "package a\n", "in a vendor folder"},
+		{"logo.png", "", "\x89PNG", "extension not on the allow-list"},
+		{"a.go", "", "  \n\t\n", "empty"},
+		{"a.txt", "", "abc\x00def", "binary"},
+		{"a.txt", "", "abc\xff\xfe", "binary"},
+		{"run", "", "#!/bin/sh\necho hi\n", ""}, // a script without an extension
+		{"run", "", "echo hi\n", "extension not on the allow-list"},
+		{"Makefile", "", "all:\n", ""},
+	}
+	for _, c := range cases {
+		v := validateContent(c.path, c.ignored, []byte(c.content))
+		require.Equal(t, c.skip, v.skip, c.path+" "+c.content)
+		if c.skip == "" {
+			require.Len(t, v.hash, 64)
+		}
+	}
+}
+
+func TestALargeDirectoryExpandsInParts(t *testing.T) {
+	t.Parallel()
+	a := DirArgs{Run: 1, Codebase: "c", Root: "/r", Dir: "big", MaxFileSize: 10} // PartSize 0: MaxDirPart
+	for i := 0; i < 2*MaxDirPart+1; i++ {
+		a.Files = append(a.Files, DirFile{Path: "big/f" + strconv.Itoa(i) + ".go"})
+	}
+	spec, err := dirWorkflow(a).Spec()
+	require.NoError(t, err)
+	require.Len(t, spec.Nodes, 4, "three parts and the summary")
+	require.Equal(t, "summary", spec.Output)
+	require.Equal(t, []string{"part1", "part2", "part3"}, spec.Nodes[3].Deps)
+	var part DirArgs
+	require.NoError(t, json.Unmarshal(spec.Nodes[2].Args, &part))
+	require.True(t, part.Part)
+	require.Len(t, part.Files, 1)
+
+	// A part expands into chains only.
+	spec, err = dirWorkflow(part).Spec()
+	require.NoError(t, err)
+	require.Len(t, spec.Nodes, 6)
+	require.Empty(t, spec.Output)
+	require.Equal(t, "f1:f1000.go:stat", spec.Nodes[0].ID)
+}

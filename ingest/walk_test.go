@@ -3,6 +3,9 @@ package ingest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 
@@ -121,4 +124,22 @@ func TestALargeDirectoryExpandsInParts(t *testing.T) {
 	require.Len(t, spec.Nodes, 6)
 	require.Empty(t, spec.Output)
 	require.Equal(t, "f1:f1000.go:stat", spec.Nodes[0].ID)
+}
+
+func TestRootNamesWhatIsWrong(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "a.go")
+	require.NoError(t, os.WriteFile(file, []byte("package a\n"), 0o644))
+
+	root, err := Root(dir)
+	require.NoError(t, err)
+	require.Equal(t, dir, root)
+
+	_, err = Root("")
+	require.EqualError(t, err, `no directory given ("" would be the current directory; pass "." to mean it)`)
+	_, err = Root(filepath.Join(dir, "missing"))
+	require.EqualError(t, err, fmt.Sprintf("directory %q does not exist", filepath.Join(dir, "missing")))
+	_, err = Root(file)
+	require.EqualError(t, err, fmt.Sprintf("%q is not a directory", file))
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -56,12 +54,9 @@ Exit codes with --wait: 0 completed, 1 failed or cancelled, 2 timeout or error.`
 }
 
 func (a *app) ingest(cmd *cobra.Command, dir string, o *ingestOptions) error {
-	root, err := filepath.Abs(dir)
+	root, err := ingest.Root(dir)
 	if err != nil {
-		return err
-	}
-	if info, err := os.Stat(root); err != nil || !info.IsDir() {
-		return usageError(cmd, fmt.Errorf("DIR %q: not a directory", dir))
+		return usageError(cmd, err)
 	}
 	if o.codebase == "" {
 		o.codebase = root

@@ -97,5 +97,13 @@ func TestIngestWithoutWaitPrintsTheFlowRun(t *testing.T) {
 
 	res = cli(t, "", db(pool, "ingest", filepath.Join(root, "a.go"))...)
 	require.Equal(t, 1, res.code)
-	require.Contains(t, res.stderr, "not a directory")
+	require.Contains(t, res.stderr, "a.go\" is not a directory")
+	res = cli(t, "", db(pool, "ingest", filepath.Join(root, "missing"))...)
+	require.Equal(t, 1, res.code)
+	require.Contains(t, res.stderr, "missing\" does not exist")
+	require.NotContains(t, res.stderr, "not a directory")
+	// An empty name (an unset variable, say) does not mean the current directory.
+	res = cli(t, "", db(pool, "ingest", "")...)
+	require.Equal(t, 1, res.code)
+	require.Contains(t, res.stderr, `no directory given ("" would be the current directory; pass "." to mean it)`)
 }

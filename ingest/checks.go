@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
 	"strings"
 	"unicode/utf8"
 
@@ -30,10 +30,15 @@ const (
 // (symlinks are not followed) and be at most maxSize bytes. It returns the
 // size, or a reason to skip the file.
 func statFile(root, rel string, maxSize int64) (size int64, skip string, err error) {
-	info, err := os.Lstat(filepath.Join(root, filepath.FromSlash(rel)))
+	p, err := osPath(root, rel)
+	if err != nil {
+		return 0, "", err
+	}
+	info, err := os.Lstat(p)
+	if skip := unreadable(err); skip != "" {
+		return 0, skip, nil
+	}
 	switch {
-	case errorsIsNotExist(err):
-		return 0, "gone before it was read", nil
 	case err != nil:
 		return 0, "", err
 	case info.Mode()&fs.ModeSymlink != 0:
@@ -46,11 +51,40 @@ func statFile(root, rel string, maxSize int64) (size int64, skip string, err err
 	return info.Size(), "", nil
 }
 
-func errorsIsNotExist(err error) bool { return err != nil && os.IsNotExist(err) }
+// Skip reasons of files that cannot be read: retrying would not help.
+const (
+	SkipGone = "gone before it was read"
+	// SkipUnreadable is followed by the system's reason, e.g.
+	// "unreadable: permission denied".
+	SkipUnreadable = "unreadable: "
+)
+
+// unreadable returns why a file cannot be read, when err (from stat, open or
+// read) says it is gone or may not be read; "" for other errors (which may
+// pass: too many open files, an I/O error) and for nil.
+func unreadable(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, fs.ErrNotExist):
+		return SkipGone
+	case errors.Is(err, fs.ErrPermission):
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return SkipUnreadable + err.Error()
+	}
+	return ""
+}
 
 // readFile reads a file of at most maxSize bytes.
 func readFile(root, rel string, maxSize int64) ([]byte, error) {
-	f, err := os.Open(filepath.Join(root, filepath.FromSlash(rel)))
+	p, err := osPath(root, rel)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
 	if err != nil {
 		return nil, err
 	}

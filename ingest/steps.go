@@ -44,9 +44,15 @@ func (e *errChanged) Error() string {
 	return fmt.Sprintf("%s changed while it was being ingested; ingest again", e.path)
 }
 
-// read reads the file and checks that it is still what validate hashed.
+// read reads the file and checks that it is still what validate hashed. A
+// file that can no longer be read (gone, or made unreadable, since the walk)
+// is not an error to retry: read sets st.Skip to why and returns no data.
 func (st *fileState) read() ([]byte, error) {
 	data, err := readFile(st.Root, st.Path, st.MaxSize)
+	if skip := unreadable(err); skip != "" {
+		st.Skip = skip
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +75,12 @@ func doValidate(st *fileState) error {
 	var data []byte
 	if st.Ignored == "" && !inVendor(st.Path) && st.Size > 0 {
 		var err error
-		if data, err = readFile(st.Root, st.Path, st.MaxSize); err != nil {
+		data, err = readFile(st.Root, st.Path, st.MaxSize)
+		if skip := unreadable(err); skip != "" {
+			st.Skip = skip
+			return nil
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -88,7 +99,7 @@ func doDetect(st *fileState) error {
 
 func doParse(st *fileState) error {
 	data, err := st.read()
-	if err != nil {
+	if err != nil || st.Skip != "" {
 		return err
 	}
 	st.Parsed = parse.File(st.Path, st.Language, data)
@@ -97,7 +108,7 @@ func doParse(st *fileState) error {
 
 func doChunk(st *fileState) error {
 	data, err := st.read()
-	if err != nil {
+	if err != nil || st.Skip != "" {
 		return err
 	}
 	st.Chunks = parse.Chunks(data, st.Parsed.Decls, parse.MaxChunkBytes)

@@ -2,9 +2,7 @@ package ingest
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -73,8 +71,8 @@ func walkDir(ctx context.Context, root, rel string, rules ignoreStack, p *Plan) 
 	abs := filepath.Join(root, filepath.FromSlash(rel))
 	entries, err := os.ReadDir(abs)
 	if err != nil {
-		if rel != "" && (errors.Is(err, fs.ErrPermission) || errors.Is(err, fs.ErrNotExist)) {
-			p.Pruned[rel] = "unreadable: " + err.Error()
+		if skip := unreadable(err); rel != "" && skip != "" {
+			p.Pruned[EncodePath(rel)] = skip
 			return nil
 		}
 		return err
@@ -82,7 +80,7 @@ func walkDir(ctx context.Context, root, rel string, rules ignoreStack, p *Plan) 
 	if data, err := os.ReadFile(filepath.Join(abs, ".gitignore")); err == nil {
 		rules = append(rules[:len(rules):len(rules)], parseIgnore(rel, data)...)
 	}
-	dir := DirPlan{Path: rel}
+	dir := DirPlan{Path: EncodePath(rel)}
 	if rel == "" {
 		dir.Path = "."
 	}
@@ -91,22 +89,22 @@ func walkDir(ctx context.Context, root, rel string, rules ignoreStack, p *Plan) 
 		name := e.Name()
 		child := path.Join(rel, name)
 		if name == ".git" {
-			p.Pruned[child] = "git metadata"
+			p.Pruned[EncodePath(child)] = "git metadata"
 			continue
 		}
 		if e.IsDir() {
 			switch src := rules.ignored(child, true); {
 			case vendorDirs[name]:
-				p.Pruned[child] = "vendor folder"
+				p.Pruned[EncodePath(child)] = "vendor folder"
 			case src != "":
-				p.Pruned[child] = "ignored by " + src
+				p.Pruned[EncodePath(child)] = "ignored by " + src
 			default:
 				subdirs = append(subdirs, child)
 			}
 			continue
 		}
 		// Regular files, symlinks and anything else: the stat step decides.
-		dir.Files = append(dir.Files, FilePlan{Path: child, Ignored: rules.ignored(child, false)})
+		dir.Files = append(dir.Files, FilePlan{Path: EncodePath(child), Ignored: rules.ignored(child, false)})
 	}
 	if len(dir.Files) > 0 {
 		p.Dirs = append(p.Dirs, dir)

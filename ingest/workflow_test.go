@@ -213,3 +213,23 @@ func TestLargeDirectoriesAreIngestedInParts(t *testing.T) {
 	require.Equal(t, []string{"ingest.dir 7", "ingest.summary 4"},
 		b.strings(t, `SELECT kind || ' ' || count(*) FROM river_job WHERE kind IN ('ingest.dir', 'ingest.summary') GROUP BY kind`))
 }
+
+// Two names that are not UTF-8 stay two files: they are stored escaped
+// (EncodePath), each with its own content.
+func TestNamesThatAreNotUTF8StayDistinct(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.startWorkers(t)
+	root := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(root, "a\xff.go"), []byte("package a\n\nfunc FF() {}\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(root, "a\xfe.go"), []byte("package a\n\nfunc FE() {}\n"), 0o644))
+	require.NoError(t, os.Mkdir(filepath.Join(root, "d\xe9"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(root, "d\xe9", `back\slash.go`), []byte("package d\n"), 0o644))
+
+	_, out := b.ingest(t, "latin1", root)
+	require.Equal(t, 3, out.Added)
+	require.Equal(t, []string{`a\xfe.go func FE`, `a\xff.go func FF`, `d\xe9/back\\slash.go `},
+		b.strings(t, `SELECT c.path || ' ' || coalesce(string_agg(s.key, ','), '') FROM ingest.current_files c
+		                LEFT JOIN ingest.symbol s ON s.version_id = c.version_id WHERE c.codebase = 'latin1' GROUP BY c.path`))
+	require.Equal(t, []string{`d\xe9`}, b.strings(t, `SELECT DISTINCT dir FROM ingest.current_files WHERE codebase = 'latin1' AND dir <> '.'`))
+}

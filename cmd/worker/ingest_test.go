@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -106,4 +109,60 @@ func TestIngestWithoutWaitPrintsTheFlowRun(t *testing.T) {
 	res = cli(t, "", db(pool, "ingest", "")...)
 	require.Equal(t, 1, res.code)
 	require.Contains(t, res.stderr, `no directory given ("" would be the current directory; pass "." to mean it)`)
+}
+
+// A file or a directory the worker may not read is skipped with the reason,
+// and the run completes. Root reads everything, so as root the worker runs as
+// nobody, as a deployment's worker would.
+func TestIngestSkipsUnreadableFilesAndDirectories(t *testing.T) {
+	t.Parallel()
+	pool := testdb.New(t)
+	root := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(root, "a.go"), []byte("package a\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(root, "secret.go"), []byte("package a\n\nconst key = 1\n"), 0o000))
+	require.NoError(t, os.Mkdir(filepath.Join(root, "locked"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(root, "locked", "b.go"), []byte("package b\n"), 0o644))
+	require.NoError(t, os.Chmod(filepath.Join(root, "locked"), 0o000))
+	t.Cleanup(func() { _ = os.Chmod(filepath.Join(root, "locked"), 0o755) })
+
+	if os.Geteuid() == 0 {
+		bin := workerBinary(t)
+		traversable(t, root)
+		traversable(t, bin)
+		cmd := exec.Command(bin, db(pool, "run", "--max-conns", "10")...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		startWorkerCmd(t, cmd)
+	} else {
+		startWorker(t, pool)
+	}
+
+	res := cli(t, "", db(pool, "ingest", root, "--codebase", "locked", "--wait")...)
+	require.Equal(t, 0, res.code, "stdout:\n%s\nstderr:\n%s", res.stdout, res.stderr)
+	require.Contains(t, res.stdout, "2 files walked: 1 added, 0 modified, 0 unchanged, 0 removed, 1 skipped")
+	require.Contains(t, res.stdout, "skipped: unreadable: permission denied 1")
+	require.Contains(t, res.stdout, "not entered: locked")
+
+	var reason, pruned, state string
+	require.NoError(t, pool.QueryRow(context.Background(), `
+		SELECT rf.reason, r.pruned->>'locked', r.state FROM ingest.run_file rf JOIN ingest.run r ON r.id = rf.run_id
+		 WHERE rf.path = 'secret.go'`).Scan(&reason, &pruned, &state))
+	require.Equal(t, []string{"unreadable: permission denied", "unreadable: permission denied", "completed"},
+		[]string{reason, pruned, state})
+}
+
+// traversable opens path's parent directories (t.TempDir's and
+// os.MkdirTemp's are 0700) to other users, so a worker running as nobody
+// can reach path.
+func traversable(t *testing.T, path string) {
+	t.Helper()
+	for dir := filepath.Dir(path); dir != "/" && dir != "."; dir = filepath.Dir(dir) {
+		info, err := os.Stat(dir)
+		require.NoError(t, err)
+		if info.Mode().Perm()&0o005 != 0o005 {
+			require.NoError(t, os.Chmod(dir, info.Mode().Perm()|0o005))
+		}
+	}
+	info, err := os.Stat(path)
+	require.NoError(t, err)
+	require.NoError(t, os.Chmod(path, info.Mode().Perm()|0o005))
 }

@@ -157,7 +157,13 @@ func (w *workerProc) logText() string {
 // clean exit.
 func startWorker(t *testing.T, pool *pgxpool.Pool, args ...string) *workerProc {
 	t.Helper()
-	cmd := exec.Command(workerBinary(t), append(db(pool, "run", "--max-conns", "10"), args...)...)
+	return startWorkerCmd(t, exec.Command(workerBinary(t), append(db(pool, "run", "--max-conns", "10"), args...)...))
+}
+
+// startWorkerCmd is startWorker for a command the caller prepared (to run
+// it as another user, say).
+func startWorkerCmd(t *testing.T, cmd *exec.Cmd) *workerProc {
+	t.Helper()
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
 	w := &workerProc{cmd: cmd, ready: make(chan struct{}), exited: make(chan struct{})}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"path"
 	"strings"
 )
 
@@ -18,14 +17,14 @@ type ignoreRule struct {
 	source   string   // "dir/.gitignore:3: pattern", for reasons
 }
 
-// parseIgnore reads the rules of a .gitignore found in directory base
-// (relative to the root, "" for the root), following gitignore(5): blank
-// lines and # comments are skipped, trailing spaces dropped unless escaped,
-// "!" negates, a trailing "/" matches directories only, a slash elsewhere
-// anchors the pattern to base, and "**" matches any number of directories.
-func parseIgnore(base string, data []byte) []ignoreRule {
+// parseIgnore reads the rules of an ignore file (named file in reasons)
+// that applies in directory base (relative to the root, "" for the root),
+// following gitignore(5): blank lines and # comments are skipped, trailing
+// spaces dropped unless escaped, "!" negates, a trailing "/" matches
+// directories only, a slash elsewhere anchors the pattern to base, "**"
+// matches any number of directories, and each segment is a wildmatch glob.
+func parseIgnore(base, file string, data []byte) []ignoreRule {
 	var rules []ignoreRule
-	file := path.Join(base, ".gitignore")
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 64*1024), 1<<20)
 	for n := 1; sc.Scan(); n++ {
@@ -78,8 +77,7 @@ func (r *ignoreRule) match(rel string, isDir bool) bool {
 	parts := strings.Split(rel, "/")
 	if !r.anchored {
 		// No slash in the pattern: it matches a name at any depth.
-		ok, _ := path.Match(unescapeSpaces(r.segs[0]), parts[len(parts)-1])
-		return ok
+		return wildmatch(r.segs[0], parts[len(parts)-1])
 	}
 	return matchSegs(r.segs, parts)
 }
@@ -103,15 +101,13 @@ func matchSegs(pat, parts []string) bool {
 		if len(parts) == 0 {
 			return false
 		}
-		if ok, _ := path.Match(unescapeSpaces(pat[0]), parts[0]); !ok {
+		if !wildmatch(pat[0], parts[0]) {
 			return false
 		}
 		pat, parts = pat[1:], parts[1:]
 	}
 	return len(parts) == 0
 }
-
-func unescapeSpaces(s string) string { return strings.ReplaceAll(s, `\ `, " ") }
 
 // ignoreStack is the rules in force in a directory: those of every
 // .gitignore from the root down to it, in that order (the last match wins).

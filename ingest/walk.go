@@ -47,7 +47,9 @@ func (p *Plan) Files() int {
 // enter directories whose files would all be rejected: .git, vendor folders
 // (vendor, node_modules) and directories ignored by a .gitignore (git does
 // not look inside those either). .gitignore files are read at every level and
-// apply below their directory, as git applies them.
+// apply below their directory, as git applies them, above the root's
+// .git/info/exclude. (A user's global excludes file is not read: the walk
+// runs in a worker, whose configuration is not the user's.)
 func Walk(ctx context.Context, root string) (*Plan, error) {
 	info, err := os.Stat(root)
 	if err != nil {
@@ -77,8 +79,15 @@ func walkDir(ctx context.Context, root, rel string, rules ignoreStack, p *Plan) 
 		}
 		return err
 	}
+	if rel == "" {
+		// The repository's own excludes rank below every .gitignore, so
+		// they come first (the last matching rule wins).
+		if data, err := os.ReadFile(filepath.Join(abs, ".git", "info", "exclude")); err == nil {
+			rules = parseIgnore("", ".git/info/exclude", data)
+		}
+	}
 	if data, err := os.ReadFile(filepath.Join(abs, ".gitignore")); err == nil {
-		rules = append(rules[:len(rules):len(rules)], parseIgnore(rel, data)...)
+		rules = append(rules[:len(rules):len(rules)], parseIgnore(rel, EncodePath(path.Join(rel, ".gitignore")), data)...)
 	}
 	dir := DirPlan{Path: EncodePath(rel)}
 	if rel == "" {

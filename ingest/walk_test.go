@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -18,8 +21,8 @@ var fixtureRoot = "testdata"
 
 func TestIgnoreRulesFollowGitignore(t *testing.T) {
 	t.Parallel()
-	root := ignoreStack(parseIgnore("", []byte("# comment\n*.log\n!keep.log\n/build/\ndocs/*.md\n**/tmp/**\nname\\ with\\ space\n")))
-	sub := append(root[:len(root):len(root)], parseIgnore("pkg", []byte("gen_*.go\n/local\n"))...)
+	root := ignoreStack(parseIgnore("", ".gitignore", []byte("# comment\n*.log\n!keep.log\n/build/\ndocs/*.md\n**/tmp/**\nname\\ with\\ space\n")))
+	sub := append(root[:len(root):len(root)], parseIgnore("pkg", "pkg/.gitignore", []byte("gen_*.go\n/local\n"))...)
 	cases := []struct {
 		rules ignoreStack
 		path  string
@@ -142,4 +145,71 @@ func TestRootNamesWhatIsWrong(t *testing.T) {
 	require.EqualError(t, err, fmt.Sprintf("directory %q does not exist", filepath.Join(dir, "missing")))
 	_, err = Root(file)
 	require.EqualError(t, err, fmt.Sprintf("%q is not a directory", file))
+}
+
+// The walk ignores what git ignores: on a repository with every kind of
+// rule, the files it would ingest are the files `git ls-files -o
+// --exclude-standard` lists.
+func TestWalkAgreesWithGit(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git is not installed")
+	}
+	root := t.TempDir()
+	home := t.TempDir() // no global excludes file or config of the user's
+	gitCmd := func(args ...string) []byte {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+home, "GIT_CONFIG_NOSYSTEM=1")
+		out, err := cmd.Output()
+		require.NoError(t, err, "git %v", args)
+		return out
+	}
+	gitCmd("init", "-q")
+	write := func(rel, content string) {
+		p := filepath.Join(root, filepath.FromSlash(rel))
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		require.NoError(t, os.WriteFile(p, []byte(content), 0o644))
+	}
+	write(".gitignore", strings.Join([]string{
+		"# every kind of rule",
+		"[!a]*.tmp", "*.log", "!keep.log", "build/", "/root-only.txt", "docs/**/*.gen",
+		"[[:digit:]]*.bak", `\#hash`, `name\ with\ space`, "trailing.txt   ", "deep/**", "*.o",
+	}, "\n")+"\n")
+	write(".git/info/exclude", "excluded-by-info.txt\nsecret/\n")
+	write("pkg/.gitignore", "gen_*.go\n!gen_keep.go\n/local\n")
+	for _, f := range []string{
+		"a.tmp", "b.tmp", "x/a.tmp", "x/b.tmp", "debug.log", "keep.log", "x/keep.log",
+		"build/out.go", "src/build", "root-only.txt", "x/root-only.txt",
+		"docs/c.gen", "docs/a/b/c.gen", "docs/c.md", "1.bak", "x.bak", "#hash", "name with space",
+		"trailing.txt", "deep/x.go", "deep", "main.o", "main.go",
+		"excluded-by-info.txt", "x/excluded-by-info.txt", "secret/s.txt",
+		"pkg/gen_x.go", "pkg/gen_keep.go", "pkg/local", "pkg/deep/local", "pkg/deep/gen_y.go", "gen_z.go",
+	} {
+		if f == "deep" {
+			f = "x/deep" // a file: "deep/**" is what is inside a directory deep
+		}
+		write(f, "x\n")
+	}
+
+	var want []string
+	for _, p := range strings.Split(strings.TrimRight(string(gitCmd("ls-files", "-z", "-o", "--exclude-standard")), "\x00"), "\x00") {
+		want = append(want, EncodePath(p))
+	}
+	plan, err := Walk(context.Background(), root)
+	require.NoError(t, err)
+	var got []string
+	for _, d := range plan.Dirs {
+		for _, f := range d.Files {
+			if f.Ignored == "" {
+				got = append(got, f.Path)
+			}
+		}
+	}
+	sort.Strings(want)
+	sort.Strings(got)
+	require.Equal(t, want, got)
+	require.Contains(t, got, "a.tmp", "[!a] keeps what starts with a")
+	require.NotContains(t, got, "b.tmp")
+	require.Contains(t, plan.Pruned, "secret", ".git/info/exclude prunes a directory")
 }

@@ -9,8 +9,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/htdag/htdag/ingest/parse"
@@ -105,51 +103,40 @@ func hashContent(data []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// inVendor reports whether a path lies in a vendor folder.
-func inVendor(rel string) bool {
-	for _, part := range strings.Split(path.Dir(rel), "/") {
-		if vendorDirs[part] {
-			return true
-		}
-	}
-	return false
-}
-
 // validation is what the validate step learns from a file's content.
 type validation struct {
-	skip    string // why the file is not stored ("" when it is)
-	hash    string
-	size    int64
-	shebang string // the #! line of a file without an allowed name
+	skip string // why the file is not stored ("" when it is)
+	hash string
 }
 
+// Skip reasons of the validate and detect steps.
+const (
+	SkipVendored   = "vendored"
+	SkipEmpty      = "empty"
+	SkipBinary     = "binary"
+	SkipGenerated  = "generated"
+	SkipNoLanguage = "no language detected"
+)
+
 // validateContent is the validate step's rules, in order: ignored by a
-// .gitignore, in a vendor folder, name on the allow-list (or a #! script),
-// not binary (a NUL byte, or not UTF-8), not empty (only whitespace).
-// ignoredBy is the walk's verdict (the .gitignore rule, or "").
+// .gitignore, vendored (linguist's list: vendor/, node_modules/, testdata/,
+// minified files, ...), not empty (only whitespace), not binary (a NUL byte,
+// or not UTF-8), not generated (linguist's rules: "Code generated ... DO NOT
+// EDIT.", lock files, ...). ignoredBy is the walk's verdict (the .gitignore
+// rule, or "").
 func validateContent(rel, ignoredBy string, data []byte) validation {
-	v := validation{size: int64(len(data))}
+	var v validation
 	switch {
 	case ignoredBy != "":
 		v.skip = "ignored by " + ignoredBy
-		return v
-	case inVendor(rel):
-		v.skip = "in a vendor folder"
-		return v
-	}
-	if !parse.AllowedName(rel) {
-		line, _, _ := bytes.Cut(data, []byte("\n"))
-		if !bytes.HasPrefix(line, []byte("#!")) || path.Ext(rel) != "" {
-			v.skip = "extension not on the allow-list"
-			return v
-		}
-		v.shebang = strings.TrimSpace(string(line[:min(len(line), 200)]))
-	}
-	switch {
+	case parse.Vendored(rel):
+		v.skip = SkipVendored
 	case len(bytes.TrimSpace(data)) == 0:
-		v.skip = "empty"
+		v.skip = SkipEmpty
 	case bytes.IndexByte(data, 0) >= 0 || !utf8.Valid(data):
-		v.skip = "binary"
+		v.skip = SkipBinary
+	case parse.Generated(rel, data):
+		v.skip = SkipGenerated
 	default:
 		v.hash = hashContent(data)
 	}

@@ -29,7 +29,6 @@ type fileState struct {
 
 	Size     int64         `json:"size,omitempty"`     // stat
 	Hash     string        `json:"hash,omitempty"`     // validate
-	Shebang  string        `json:"shebang,omitempty"`  // validate
 	Language string        `json:"language,omitempty"` // detect
 	Parsed   *parse.Parsed `json:"parsed,omitempty"`   // parse
 	Chunks   []parse.Chunk `json:"chunks,omitempty"`   // chunk
@@ -73,7 +72,7 @@ func doStat(st *fileState) error {
 
 func doValidate(st *fileState) error {
 	var data []byte
-	if st.Ignored == "" && !inVendor(st.Path) && st.Size > 0 {
+	if st.Ignored == "" && !parse.Vendored(st.Path) && st.Size > 0 {
 		var err error
 		data, err = readFile(st.Root, st.Path, st.MaxSize)
 		if skip := unreadable(err); skip != "" {
@@ -85,7 +84,7 @@ func doValidate(st *fileState) error {
 		}
 	}
 	v := validateContent(st.Path, st.Ignored, data)
-	st.Skip, st.Hash, st.Shebang = v.skip, v.hash, v.shebang
+	st.Skip, st.Hash = v.skip, v.hash
 	if st.Skip == "" && st.Hash == st.PrevHash {
 		st.Skip = SkipUnchanged
 	}
@@ -93,7 +92,13 @@ func doValidate(st *fileState) error {
 }
 
 func doDetect(st *fileState) error {
-	st.Language = parse.Language(st.Path, st.Shebang)
+	data, err := st.read()
+	if err != nil || st.Skip != "" {
+		return err
+	}
+	if st.Language = parse.Language(st.Path, data); st.Language == "" {
+		st.Skip = SkipNoLanguage
+	}
 	return nil
 }
 

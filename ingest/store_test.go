@@ -122,10 +122,10 @@ func (b *testBundle) strings(t *testing.T, sql string, args ...any) []string {
 // four valid files and their symbols, and why every other file was skipped.
 func requireFixtureStored(t *testing.T, b *testBundle, codebase string, run int64) {
 	t.Helper()
-	require.Equal(t, []string{"README.md markdown", "main.go go", "scripts/tool.py python", "util/strings.go go"},
+	require.Equal(t, []string{"README.md markdown", "main.go go", "scripts/tool.py python", "util/strings.go go", "web/App.vue vue"},
 		b.strings(t, `SELECT path || ' ' || language FROM ingest.current_files WHERE codebase = $1`, codebase))
 	require.Equal(t, []string{
-		".gitignore skipped extension not on the allow-list",
+		".gitignore skipped vendored",
 		"README.md added",
 		"assets/blob.txt skipped binary",
 		"debug.log skipped ignored by .gitignore:3: *.log",
@@ -134,6 +134,8 @@ func requireFixtureStored(t *testing.T, b *testBundle, codebase string, run int6
 		"scripts/tool.py added",
 		"secret.go skipped ignored by .gitignore:4: secret.go",
 		"util/strings.go added",
+		"util/zz_generated.go skipped generated",
+		"web/App.vue added",
 	}, b.strings(t, `SELECT concat_ws(' ', path, status, reason) FROM ingest.run_file WHERE run_id = $1`, run))
 
 	require.Equal(t, []string{
@@ -144,6 +146,8 @@ func requireFixtureStored(t *testing.T, b *testBundle, codebase string, run int6
 		"scripts/tool.py class Counter 9-17", "scripts/tool.py function main 20-24",
 		"util/strings.go func Reverse 15-21", "util/strings.go func Title 7-12",
 		"util/strings.go method Pair[T].Swap 29-29", "util/strings.go type Pair 24-26",
+		"web/App.vue block script 5-6", "web/App.vue block style 15-17", "web/App.vue block template 1-3",
+		"web/App.vue function shout 10-13", "web/App.vue variable greeting 8-8",
 	}, b.strings(t, `
 		SELECT format('%s %s %s-%s', c.path, s.key, s.start_line, s.end_line)
 		  FROM ingest.current_files c JOIN ingest.symbol s ON s.version_id = c.version_id
@@ -168,12 +172,12 @@ func requireFixtureStored(t *testing.T, b *testBundle, codebase string, run int6
 	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT state, added, skipped, files FROM ingest.runs WHERE id = $1`, run).
 		Scan(&state, &added, &skipped, &files))
 	require.Equal(t, "completed", state)
-	require.Equal(t, 4, added)
-	require.Equal(t, 5, skipped)
-	require.Equal(t, 4, files)
+	require.Equal(t, 5, added)
+	require.Equal(t, 6, skipped)
+	require.Equal(t, 5, files)
 	require.Equal(t, []string{`. 2 {"go": {"files": 1, "lines": 41, "symbols": 7}, "markdown": {"files": 1, "lines": 11, "symbols": 3}}`,
 		`assets 0 {}`, `scripts 1 {"python": {"files": 1, "lines": 28, "symbols": 2}}`,
-		`util 1 {"go": {"files": 1, "lines": 29, "symbols": 4}}`},
+		`util 1 {"go": {"files": 1, "lines": 29, "symbols": 4}}`, `web 1 {"vue": {"files": 1, "lines": 17, "symbols": 5}}`},
 		b.strings(t, `SELECT concat_ws(' ', dir, files, languages::text) FROM ingest.dir_summary WHERE run_id = $1`, run))
 }
 
@@ -217,9 +221,11 @@ func requireChangesRecorded(t *testing.T, b *testBundle, codebase string, first,
 		`scripts/tool.py removed 0 28 {} {"class Counter","function main"}`,
 		"secret.go skipped 0 0 {} {}",
 		`util/strings.go modified 4 1 {"func Upper"} {}`,
+		"util/zz_generated.go skipped 0 0 {} {}",
+		"web/App.vue unchanged 0 0 {} {}",
 	}, b.strings(t, `SELECT concat_ws(' ', path, status, lines_added, lines_removed, symbols_added, symbols_removed)
 	                    FROM ingest.run_file WHERE run_id = $1`, second))
-	require.Equal(t, []string{"README.md", "main.go", "util/strings.go"},
+	require.Equal(t, []string{"README.md", "main.go", "util/strings.go", "web/App.vue"},
 		b.strings(t, `SELECT path FROM ingest.current_files WHERE codebase = $1`, codebase))
 
 	// Every version is kept: the history view shows both of util/strings.go
@@ -240,7 +246,7 @@ func requireChangesRecorded(t *testing.T, b *testBundle, codebase string, first,
 	var modified, removed, unchanged int
 	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT modified, removed, unchanged FROM ingest.run WHERE id = $1`, second).
 		Scan(&modified, &removed, &unchanged))
-	require.Equal(t, []int{1, 1, 2}, []int{modified, removed, unchanged})
+	require.Equal(t, []int{1, 1, 3}, []int{modified, removed, unchanged})
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
@@ -251,7 +257,7 @@ func TestStoreRecordsFilesSymbolsAndChanges(t *testing.T) {
 	root := copyFixture(t)
 
 	first, parsed := b.ingestDirect(t, "fixture", root)
-	require.Equal(t, []string{"README.md", "main.go", "scripts/tool.py", "util/strings.go"}, sorted(parsed))
+	require.Equal(t, []string{"README.md", "main.go", "scripts/tool.py", "util/strings.go", "web/App.vue"}, sorted(parsed))
 	requireFixtureStored(t, b, "fixture", first)
 
 	changeFixture(t, root)
@@ -262,7 +268,7 @@ func TestStoreRecordsFilesSymbolsAndChanges(t *testing.T) {
 	// A third run over the same tree changes nothing.
 	third, parsed := b.ingestDirect(t, "fixture", root)
 	require.Empty(t, parsed)
-	require.Equal(t, []string{"unchanged 3"},
+	require.Equal(t, []string{"unchanged 4"},
 		b.strings(t, `SELECT status || ' ' || count(*) FROM ingest.run_file WHERE run_id = $1 AND status <> 'skipped' GROUP BY status`, third))
 }
 

@@ -7,10 +7,9 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
-)
 
-// vendorDirs are directory names whose contents are third-party code.
-var vendorDirs = map[string]bool{"vendor": true, "node_modules": true}
+	"github.com/htdag/htdag/ingest/parse"
+)
 
 // Plan is what the walk of a codebase found: the directories holding files,
 // each with its files, and the directories it did not enter.
@@ -44,8 +43,8 @@ func (p *Plan) Files() int {
 
 // Walk lists the files under root. Every file it finds gets a per-file
 // chain, whose validate step decides whether it is stored; but Walk does not
-// enter directories whose files would all be rejected: .git, vendor folders
-// (vendor, node_modules) and directories ignored by a .gitignore (git does
+// enter directories whose files would all be rejected: .git, vendored
+// directories (linguist's: vendor, node_modules, testdata, ...) and directories ignored by a .gitignore (git does
 // not look inside those either). .gitignore files are read at every level and
 // apply below their directory, as git applies them, above the root's
 // .git/info/exclude. (A user's global excludes file is not read: the walk
@@ -103,8 +102,8 @@ func walkDir(ctx context.Context, root, rel string, rules ignoreStack, p *Plan) 
 		}
 		if e.IsDir() {
 			switch src := rules.ignored(child, true); {
-			case vendorDirs[name]:
-				p.Pruned[EncodePath(child)] = "vendor folder"
+			case parse.Vendored(child + "/"):
+				p.Pruned[EncodePath(child)] = SkipVendored
 			case src != "":
 				p.Pruned[EncodePath(child)] = "ignored by " + src
 			default:

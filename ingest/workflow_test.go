@@ -97,9 +97,9 @@ func TestIngestWorkflowStoresTheFixtureThenOnlyWhatChanged(t *testing.T) {
 	require.NoError(t, err)
 
 	requireFixtureStored(t, b, "fixture", first)
-	require.Equal(t, Indexed{Run: first, Codebase: "fixture", State: "completed", Files: 4, Lines: 109, Symbols: 16,
-		Added: 4, Skipped: 5, LinesAdded: 109, SymbolsAdded: 16}, *out)
-	require.Equal(t, []string{"README.md", "main.go", "scripts/tool.py", "util/strings.go"}, b.parsedBy(t, first))
+	require.Equal(t, Indexed{Run: first, Codebase: "fixture", State: "completed", Files: 5, Lines: 126, Symbols: 21,
+		Added: 5, Skipped: 6, LinesAdded: 126, SymbolsAdded: 21}, *out)
+	require.Equal(t, []string{"README.md", "main.go", "scripts/tool.py", "util/strings.go", "web/App.vue"}, b.parsedBy(t, first))
 
 	// The hierarchy: the root node expanded into one node per directory
 	// and the index; each directory expanded into six nodes per file and
@@ -107,9 +107,9 @@ func TestIngestWorkflowStoresTheFixtureThenOnlyWhatChanged(t *testing.T) {
 	var planned, dirs int
 	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT files_planned, dirs_planned FROM ingest.run WHERE id = $1`, first).
 		Scan(&planned, &dirs))
-	require.Equal(t, []int{9, 4}, []int{planned, dirs})
-	require.Equal(t, []string{"ingest.chunk 9", "ingest.codebase 1", "ingest.detect 9", "ingest.dir 4", "ingest.index 1",
-		"ingest.parse 9", "ingest.stat 9", "ingest.store 9", "ingest.summary 4", "ingest.validate 9"},
+	require.Equal(t, []int{11, 5}, []int{planned, dirs})
+	require.Equal(t, []string{"ingest.chunk 11", "ingest.codebase 1", "ingest.detect 11", "ingest.dir 5", "ingest.index 1",
+		"ingest.parse 11", "ingest.stat 11", "ingest.store 11", "ingest.summary 5", "ingest.validate 11"},
 		b.strings(t, `SELECT kind || ' ' || count(*) FROM river_job WHERE kind LIKE 'ingest.%' AND state = 'completed' GROUP BY kind`))
 
 	// Each step has its own timeout and attempt budget.
@@ -163,8 +163,8 @@ func TestIngestingATreeEmptiedRemovesEverything(t *testing.T) {
 	}
 	// No directory holds a file: the expansion is the index alone.
 	second, out := b.ingest(t, "fixture", root)
-	require.Equal(t, Indexed{Run: second, Codebase: "fixture", State: "completed", Removed: 4,
-		LinesRemoved: 109, SymbolsRemoved: 16}, *out)
+	require.Equal(t, Indexed{Run: second, Codebase: "fixture", State: "completed", Removed: 5,
+		LinesRemoved: 126, SymbolsRemoved: 21}, *out)
 	require.Empty(t, b.strings(t, `SELECT path FROM ingest.current_files WHERE codebase = 'fixture'`))
 }
 
@@ -210,7 +210,7 @@ func TestLargeDirectoriesAreIngestedInParts(t *testing.T) {
 	// Parts of two files: the root directory's six files take three parts.
 	first, _ := b.ingestArgs(t, CodebaseArgs{Codebase: "fixture", Root: root, PartSize: 2})
 	requireFixtureStored(t, b, "fixture", first)
-	require.Equal(t, []string{"ingest.dir 7", "ingest.summary 4"},
+	require.Equal(t, []string{"ingest.dir 8", "ingest.summary 5"},
 		b.strings(t, `SELECT kind || ' ' || count(*) FROM river_job WHERE kind IN ('ingest.dir', 'ingest.summary') GROUP BY kind`))
 }
 

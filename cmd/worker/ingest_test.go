@@ -45,15 +45,16 @@ func TestIngestWaitPrintsChangesAndSummary(t *testing.T) {
 
 	res := cli(t, "", db(pool, "ingest", root, "--codebase", "fixture", "--wait")...)
 	require.Equal(t, 0, res.code, "stdout:\n%s\nstderr:\n%s", res.stdout, res.stderr)
-	require.Contains(t, res.stdout, "9 files walked: 4 added, 0 modified, 0 unchanged, 0 removed, 5 skipped")
-	require.Contains(t, res.stdout, "lines +109 -0, symbols +16 -0")
+	require.Contains(t, res.stdout, "11 files walked: 5 added, 0 modified, 0 unchanged, 0 removed, 6 skipped")
+	require.Contains(t, res.stdout, "lines +126 -0, symbols +21 -0")
 	require.Contains(t, res.stdout, "first run of this codebase")
-	require.Contains(t, res.stdout, "skipped: ignored by .gitignore 2; binary 1; empty 1; extension not on the allow-list 1")
+	require.Contains(t, res.stdout, "skipped: ignored by .gitignore 2; binary 1; empty 1; generated 1; vendored 1")
 	require.Contains(t, res.stdout, "not entered: build, internal/vendor")
 	require.Regexp(t, `(?m)^go\s+2\s+70\s+11$`, res.stdout)
-	require.Regexp(t, `(?m)^total\s+4\s+109\s+16$`, res.stdout)
+	require.Regexp(t, `(?m)^vue\s+1\s+17\s+5$`, res.stdout)
+	require.Regexp(t, `(?m)^total\s+5\s+126\s+21$`, res.stdout)
 	// Not a terminal: progress lines, the last one complete.
-	require.Regexp(t, `(?m)^\[#{24}\] 9/9 files 100%`, res.stderr)
+	require.Regexp(t, `(?m)^\[#{24}\] 11/11 files 100%`, res.stderr)
 
 	// Change one file, delete another: the report lists both.
 	p := filepath.Join(root, "main.go")
@@ -64,7 +65,7 @@ func TestIngestWaitPrintsChangesAndSummary(t *testing.T) {
 
 	res = cli(t, "", db(pool, "ingest", root, "--codebase", "fixture", "--wait")...)
 	require.Equal(t, 0, res.code, "stdout:\n%s\nstderr:\n%s", res.stdout, res.stderr)
-	require.Contains(t, res.stdout, "8 files walked: 0 added, 1 modified, 2 unchanged, 1 removed, 5 skipped")
+	require.Contains(t, res.stdout, "10 files walked: 0 added, 1 modified, 3 unchanged, 1 removed, 6 skipped")
 	require.Regexp(t, `(?m)^changes since run 1:$`, res.stdout)
 	require.Regexp(t, `(?m)^  M main\.go\s+\+2 -0 lines\s+\+func helper$`, res.stdout)
 	require.Regexp(t, `(?m)^  D util/strings\.go \(no longer in the tree\)\s+\+0 -29 lines\s+-func Title, -func Reverse, -type Pair, -method Pair\[T\]\.Swap$`, res.stdout)
@@ -78,7 +79,7 @@ func TestIngestWaitPrintsChangesAndSummary(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal([]byte(res.stdout), &doc), res.stdout)
 	require.Equal(t, "completed", doc.FlowState)
-	require.Equal(t, 3, doc.Unchanged)
+	require.Equal(t, 4, doc.Unchanged)
 	require.Equal(t, int64(2), doc.PreviousRun)
 	require.Empty(t, doc.Changes)
 }

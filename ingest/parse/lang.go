@@ -2,75 +2,34 @@ package parse
 
 import (
 	"bytes"
-	"path"
 	"strings"
+
+	"github.com/go-enry/go-enry/v2"
 )
 
-// extLanguages maps allowed extensions to languages; a file whose extension
-// is not here (and that is not in nameLanguages, nor a script with a #!
-// line) is skipped.
-var extLanguages = map[string]string{
-	".go": "go", ".py": "python", ".pyi": "python",
-	".js": "javascript", ".mjs": "javascript", ".cjs": "javascript", ".jsx": "javascript",
-	".ts": "typescript", ".tsx": "typescript", ".mts": "typescript", ".cts": "typescript",
-	".rs": "rust", ".java": "java", ".kt": "kotlin", ".kts": "kotlin", ".scala": "scala",
-	".c": "c", ".h": "c", ".cc": "cpp", ".cpp": "cpp", ".cxx": "cpp", ".hpp": "cpp", ".hh": "cpp",
-	".cs": "csharp", ".rb": "ruby", ".php": "php", ".swift": "swift", ".lua": "lua",
-	".sh": "shell", ".bash": "shell", ".zsh": "shell",
-	".sql": "sql", ".proto": "protobuf", ".graphql": "graphql",
-	".md": "markdown", ".markdown": "markdown", ".rst": "text", ".txt": "text",
-	".yaml": "yaml", ".yml": "yaml", ".json": "json", ".toml": "toml", ".ini": "ini",
-	".html": "html", ".css": "css", ".scss": "css", ".tf": "terraform",
+// Language returns a file's language as GitHub linguist names it (through
+// go-enry), lower-cased: "go", "python", "c++", "plpgsql", "vue". It looks
+// at the name, a #! line and editor modelines, and at the content when the
+// name fits several languages; "" when it finds none. path is
+// slash-separated.
+func Language(path string, content []byte) string {
+	return strings.ToLower(enry.GetLanguage(base(path), content))
 }
 
-// nameLanguages are allowed files known by their whole name.
-var nameLanguages = map[string]string{
-	"Makefile": "makefile", "GNUmakefile": "makefile", "makefile": "makefile",
-	"Dockerfile": "dockerfile", "go.mod": "gomod", "go.work": "gomod",
-}
+// Vendored reports whether linguist takes path for third-party code
+// (vendor/, node_modules/, testdata/, minified files, ...). A directory's
+// path must end in "/".
+func Vendored(path string) bool { return enry.IsVendor(path) }
 
-// shebangLanguages maps a #! interpreter to a language.
-var shebangLanguages = map[string]string{
-	"sh": "shell", "bash": "shell", "zsh": "shell", "dash": "shell", "ksh": "shell",
-	"python": "python", "python3": "python", "node": "javascript", "ruby": "ruby", "perl": "perl",
-}
+// Generated reports whether linguist takes the file for generated code
+// ("Code generated ... DO NOT EDIT.", lock files, minified code, ...).
+func Generated(path string, content []byte) bool { return enry.IsGenerated(path, content) }
 
-// AllowedName reports whether a file's name is on the allow-list on its own.
-func AllowedName(rel string) bool {
-	base := path.Base(rel)
-	if nameLanguages[base] != "" {
-		return true
+func base(path string) string {
+	if i := strings.LastIndexByte(path, '/'); i >= 0 {
+		return path[i+1:]
 	}
-	return extLanguages[strings.ToLower(path.Ext(base))] != ""
-}
-
-// Language is the detect step: by whole name, then extension, then the
-// interpreter of a #! line.
-func Language(rel, shebang string) string {
-	base := path.Base(rel)
-	if lang := nameLanguages[base]; lang != "" {
-		return lang
-	}
-	if lang := extLanguages[strings.ToLower(path.Ext(base))]; lang != "" {
-		return lang
-	}
-	if fields := strings.Fields(strings.TrimPrefix(shebang, "#!")); len(fields) > 0 {
-		interp := path.Base(fields[0])
-		if interp == "env" && len(fields) > 1 {
-			interp = fields[1]
-			if interp == "-S" && len(fields) > 2 {
-				interp = fields[2]
-			}
-		}
-		interp = strings.TrimRight(interp, "0123456789.")
-		if lang := shebangLanguages[interp]; lang != "" {
-			return lang
-		}
-		if lang := shebangLanguages[interp+"3"]; lang != "" {
-			return lang
-		}
-	}
-	return "text"
+	return path
 }
 
 // CountLines counts lines; a last line without a newline counts.

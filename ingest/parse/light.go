@@ -49,6 +49,7 @@ var extractors = map[string]*extractor{
 	},
 	"javascript": {rules: jsRules, end: braceEnd(false), attach: slashComments},
 	"typescript": {rules: jsRules, end: braceEnd(false), attach: slashComments},
+	"tsx":        {rules: jsRules, end: braceEnd(false), attach: slashComments},
 	"rust": {
 		rules: []lightRule{
 			rule("function", `^(?:pub(?:\([^)]*\))?\s+)?(?:const\s+)?(?:async\s+)?(?:unsafe\s+)?(?:extern\s+"[^"]*"\s+)?fn\s+(?P<name>\w+)`),
@@ -61,9 +62,9 @@ var extractors = map[string]*extractor{
 	"java":   {rules: jvmRules, end: braceEnd(false), attach: slashComments},
 	"kotlin": {rules: jvmRules, end: braceEnd(false), attach: slashComments},
 	"scala":  {rules: jvmRules, end: braceEnd(false), attach: slashComments},
-	"csharp": {rules: jvmRules, end: braceEnd(false), attach: regexp.MustCompile(`^(//|/\*|\*|\s+\*|\[)`)},
+	"c#":     {rules: jvmRules, end: braceEnd(false), attach: regexp.MustCompile(`^(//|/\*|\*|\s+\*|\[)`)},
 	"c":      {rules: cRules, end: braceEnd(false), attach: slashComments, reject: cKeywords},
-	"cpp":    {rules: cRules, end: braceEnd(false), attach: slashComments, reject: cKeywords},
+	"c++":    {rules: cRules, end: braceEnd(false), attach: slashComments, reject: cKeywords},
 	"php": {
 		rules: []lightRule{
 			rule("", `^(?:(?:abstract|final)\s+)?(?P<kind>class|interface|trait|enum)\s+(?P<name>\w+)`),
@@ -95,13 +96,8 @@ var extractors = map[string]*extractor{
 		},
 		end: braceEnd(true), attach: hashComments,
 	},
-	"sql": {
-		rules: []lightRule{
-			rule("", `(?i)^CREATE\s+(?:OR\s+REPLACE\s+)?(?:UNIQUE\s+)?(?:TEMP(?:ORARY)?\s+)?(?P<kind>TABLE|MATERIALIZED\s+VIEW|VIEW|FUNCTION|PROCEDURE|TRIGGER|INDEX|SCHEMA|TYPE|SEQUENCE|ROLE|EXTENSION|DOMAIN|AGGREGATE|POLICY)\s+(?:CONCURRENTLY\s+)?(?:IF\s+NOT\s+EXISTS\s+)?(?P<name>[\w."$]+)`),
-		},
-		end: sqlEnd, attach: regexp.MustCompile(`^--`), reject: map[string]bool{"ON": true, "on": true},
-	},
-	"protobuf": {
+	"sql": sqlExtractor, "plpgsql": sqlExtractor, "plsql": sqlExtractor, "tsql": sqlExtractor, "sqlpl": sqlExtractor,
+	"protocol buffer": {
 		rules: []lightRule{rule("", `^(?P<kind>message|service|enum)\s+(?P<name>\w+)`)},
 		end:   braceEnd(false), attach: slashComments,
 	},
@@ -113,6 +109,20 @@ var extractors = map[string]*extractor{
 		rules: []lightRule{rule("stage", `(?i)^FROM\s+(?P<name>\S+(?:\s+AS\s+\S+)?)`)},
 		end:   nextEnd, attach: hashComments,
 	},
+	"vue": {
+		// Single-file components: the top-level blocks, and the script's
+		// definitions (which cut the script block short, as any later
+		// definition does).
+		rules: append([]lightRule{rule("block", `^<(?P<name>template|script|style)\b`)}, jsRules...),
+		end:   tagEnd, attach: regexp.MustCompile(`^(//|<!--)`),
+	},
+}
+
+var sqlExtractor = &extractor{
+	rules: []lightRule{
+		rule("", `(?i)^CREATE\s+(?:OR\s+REPLACE\s+)?(?:UNIQUE\s+)?(?:TEMP(?:ORARY)?\s+)?(?P<kind>TABLE|MATERIALIZED\s+VIEW|VIEW|FUNCTION|PROCEDURE|TRIGGER|INDEX|SCHEMA|TYPE|SEQUENCE|ROLE|EXTENSION|DOMAIN|AGGREGATE|POLICY)\s+(?:CONCURRENTLY\s+)?(?:IF\s+NOT\s+EXISTS\s+)?(?P<name>[\w."$]+)`),
+	},
+	end: sqlEnd, attach: regexp.MustCompile(`^--`), reject: map[string]bool{"ON": true, "on": true},
 }
 
 var jsRules = []lightRule{
@@ -236,6 +246,21 @@ func indentEnd(lines []string, i int) int {
 func keywordEnd(lines []string, i int) int {
 	for j := i + 1; j < len(lines); j++ {
 		if lines[j] == "end" || strings.HasPrefix(lines[j], "end ") {
+			return j
+		}
+	}
+	return len(lines) - 1
+}
+
+// tagEnd: the block ends at the line that closes the tag it opens
+// (`</script>` for `<script lang="ts">`).
+func tagEnd(lines []string, i int) int {
+	name := strings.TrimLeft(lines[i], "<")
+	if j := strings.IndexAny(name, " \t>"); j >= 0 {
+		name = name[:j]
+	}
+	for j := i; j < len(lines); j++ {
+		if strings.HasPrefix(lines[j], "</"+name) {
 			return j
 		}
 	}

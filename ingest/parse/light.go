@@ -27,6 +27,9 @@ type extractor struct {
 	attach *regexp.Regexp
 	// reject drops a match by name (keywords a loose pattern catches).
 	reject map[string]bool
+	// syntax tells lines that start inside a comment or a string, where
+	// no pattern may match; nil: every line counts.
+	syntax *syntax
 }
 
 func rule(kind, pattern string) lightRule {
@@ -45,11 +48,11 @@ var extractors = map[string]*extractor{
 			rule("function", `^(?:async\s+)?def\s+(?P<name>\w+)`),
 			rule("class", `^class\s+(?P<name>\w+)`),
 		},
-		end: indentEnd, attach: hashComments,
+		end: indentEnd, attach: hashComments, syntax: pythonSyntax,
 	},
-	"javascript": {rules: jsRules, end: braceEnd(false), attach: slashComments},
-	"typescript": {rules: jsRules, end: braceEnd(false), attach: slashComments},
-	"tsx":        {rules: jsRules, end: braceEnd(false), attach: slashComments},
+	"javascript": {rules: jsRules, end: braceEnd(false), attach: slashComments, syntax: jsSyntax},
+	"typescript": {rules: jsRules, end: braceEnd(false), attach: slashComments, syntax: jsSyntax},
+	"tsx":        {rules: jsRules, end: braceEnd(false), attach: slashComments, syntax: jsSyntax},
 	"rust": {
 		rules: []lightRule{
 			rule("function", `^(?:pub(?:\([^)]*\))?\s+)?(?:const\s+)?(?:async\s+)?(?:unsafe\s+)?(?:extern\s+"[^"]*"\s+)?fn\s+(?P<name>\w+)`),
@@ -57,64 +60,64 @@ var extractors = map[string]*extractor{
 			rule("impl", `^(?:unsafe\s+)?impl(?:<[^>]*>)?\s+(?P<name>[^{]+?)\s*(?:\{|$)`),
 			rule("macro", `^macro_rules!\s*(?P<name>\w+)`),
 		},
-		end: braceEnd(false), attach: regexp.MustCompile(`^(//|#\[)`),
+		end: braceEnd(false), attach: regexp.MustCompile(`^(//|#\[)`), syntax: cSyntaxMultiline,
 	},
-	"java":   {rules: jvmRules, end: braceEnd(false), attach: slashComments},
-	"kotlin": {rules: jvmRules, end: braceEnd(false), attach: slashComments},
-	"scala":  {rules: jvmRules, end: braceEnd(false), attach: slashComments},
-	"c#":     {rules: jvmRules, end: braceEnd(false), attach: regexp.MustCompile(`^(//|/\*|\*|\s+\*|\[)`)},
-	"c":      {rules: cRules, end: braceEnd(false), attach: slashComments, reject: cKeywords},
-	"c++":    {rules: cRules, end: braceEnd(false), attach: slashComments, reject: cKeywords},
+	"java":   {rules: jvmRules, end: braceEnd(false), attach: slashComments, syntax: jvmSyntax},
+	"kotlin": {rules: jvmRules, end: braceEnd(false), attach: slashComments, syntax: jvmSyntax},
+	"scala":  {rules: jvmRules, end: braceEnd(false), attach: slashComments, syntax: jvmSyntax},
+	"c#":     {rules: jvmRules, end: braceEnd(false), attach: regexp.MustCompile(`^(//|/\*|\*|\s+\*|\[)`), syntax: jvmSyntax},
+	"c":      {rules: cRules, end: braceEnd(false), attach: slashComments, reject: cKeywords, syntax: cSyntax},
+	"c++":    {rules: cRules, end: braceEnd(false), attach: slashComments, reject: cKeywords, syntax: cSyntax},
 	"php": {
 		rules: []lightRule{
 			rule("", `^(?:(?:abstract|final)\s+)?(?P<kind>class|interface|trait|enum)\s+(?P<name>\w+)`),
 			rule("function", `^function\s+&?(?P<name>\w+)`),
 		},
-		end: braceEnd(true), attach: slashComments,
+		end: braceEnd(true), attach: slashComments, syntax: phpSyntax,
 	},
 	"swift": {
 		rules: []lightRule{
 			rule("", `^(?:(?:public|private|fileprivate|internal|open|final)\s+)*(?P<kind>class|struct|enum|protocol|extension|func)\s+(?P<name>\w+)`),
 		},
-		end: braceEnd(false), attach: slashComments,
+		end: braceEnd(false), attach: slashComments, syntax: jvmSyntax,
 	},
 	"ruby": {
 		rules: []lightRule{
 			rule("method", `^def\s+(?P<name>[\w.?!=]+)`),
 			rule("", `^(?P<kind>class|module)\s+(?P<name>[\w:]+)`),
 		},
-		end: keywordEnd, attach: hashComments,
+		end: keywordEnd, attach: hashComments, syntax: rubySyntax,
 	},
 	"lua": {
 		rules: []lightRule{rule("function", `^(?:local\s+)?function\s+(?P<name>[\w.:]+)`)},
-		end:   keywordEnd, attach: regexp.MustCompile(`^--`),
+		end:   keywordEnd, attach: regexp.MustCompile(`^--`), syntax: luaSyntax,
 	},
 	"shell": {
 		rules: []lightRule{
 			rule("function", `^function\s+(?P<name>[\w:.-]+)`),
 			rule("function", `^(?P<name>[A-Za-z_][\w:.-]*)\s*\(\)`),
 		},
-		end: braceEnd(true), attach: hashComments,
+		end: braceEnd(true), attach: hashComments, syntax: shellSyntax,
 	},
 	"sql": sqlExtractor, "plpgsql": sqlExtractor, "plsql": sqlExtractor, "tsql": sqlExtractor, "sqlpl": sqlExtractor,
 	"protocol buffer": {
 		rules: []lightRule{rule("", `^(?P<kind>message|service|enum)\s+(?P<name>\w+)`)},
-		end:   braceEnd(false), attach: slashComments,
+		end:   braceEnd(false), attach: slashComments, syntax: cSyntax,
 	},
 	"makefile": {
 		rules: []lightRule{rule("target", `^(?P<name>[A-Za-z0-9_/%-][A-Za-z0-9_./%-]*)\s*::?(?:[^=]|$)`)},
-		end:   indentEnd, attach: hashComments,
+		end:   indentEnd, attach: hashComments, syntax: hashSyntax,
 	},
 	"dockerfile": {
 		rules: []lightRule{rule("stage", `(?i)^FROM\s+(?P<name>\S+(?:\s+AS\s+\S+)?)`)},
-		end:   nextEnd, attach: hashComments,
+		end:   nextEnd, attach: hashComments, syntax: hashSyntax,
 	},
 	"vue": {
 		// Single-file components: the top-level blocks, and the script's
 		// definitions (which cut the script block short, as any later
 		// definition does).
 		rules: append([]lightRule{rule("block", `^<(?P<name>template|script|style)\b`)}, jsRules...),
-		end:   tagEnd, attach: regexp.MustCompile(`^(//|<!--)`),
+		end:   tagEnd, attach: regexp.MustCompile(`^(//|<!--)`), syntax: jsSyntax,
 	},
 }
 
@@ -123,6 +126,7 @@ var sqlExtractor = &extractor{
 		rule("", `(?i)^CREATE\s+(?:OR\s+REPLACE\s+)?(?:UNIQUE\s+)?(?:TEMP(?:ORARY)?\s+)?(?P<kind>TABLE|MATERIALIZED\s+VIEW|VIEW|FUNCTION|PROCEDURE|TRIGGER|INDEX|SCHEMA|TYPE|SEQUENCE|ROLE|EXTENSION|DOMAIN|AGGREGATE|POLICY)\s+(?:CONCURRENTLY\s+)?(?:IF\s+NOT\s+EXISTS\s+)?(?P<name>[\w."$]+)`),
 	},
 	end: sqlEnd, attach: regexp.MustCompile(`^--`), reject: map[string]bool{"ON": true, "on": true},
+	syntax: sqlSyntax,
 }
 
 var jsRules = []lightRule{
@@ -163,12 +167,23 @@ func parseLight(language string, src []byte) *Parsed {
 		return p
 	}
 	lines := splitLines(src)
+	code := make([]bool, len(lines))
+	if ex.syntax != nil {
+		code = codeStarts(ex.syntax, lines)
+	} else {
+		for i := range code {
+			code[i] = true
+		}
+	}
 	type hit struct {
 		line int
 		sym  Symbol
 	}
 	var hits []hit
 	for i, line := range lines {
+		if !code[i] {
+			continue
+		}
 		for _, r := range ex.rules {
 			m := r.re.FindStringSubmatch(line)
 			if m == nil {

@@ -188,3 +188,24 @@ func TestLineChangesCountLikeDiff(t *testing.T) {
 	require.Equal(t, 0, removed)
 	require.Equal(t, 3, editDistance([]string{"a", "b", "c"}, []string{"b", "c", "x", "y"}, 100))
 }
+
+// A line that looks like a definition but lies inside a string literal or
+// a comment opened on an earlier line is not one.
+func TestLightExtractorsSkipStringsAndComments(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		language, src string
+		want          []string
+	}{
+		{"python", "DOC = \"\"\"\ndef fake():\n    pass\nclass Fake:\n\"\"\"\n\n# def commented():\n\ndef real():\n    return '''\nclass AlsoFake:\n'''\n", []string{"function real"}},
+		{"javascript", "const tpl = `\nfunction fake() {}\n`;\n/*\nclass Fake {}\n*/\nfunction real() { return \"/*\"; }\nclass Real {}\n", []string{"variable tpl", "function real", "class Real"}},
+		{"plpgsql", "CREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $body$\nBEGIN\nCREATE TABLE fake (x int);\nEND;\n$body$;\n/* CREATE VIEW\nCREATE VIEW fake_view AS SELECT 1;\n*/\nCREATE TABLE real (s text DEFAULT '\nCREATE TABLE fake2 (x int);\n');\n", []string{"function f", "table real"}},
+		{"shell", "msg='\nfake() {\n'\nreal() { echo \"$#\"; }\n", []string{"function real"}},
+		{"rust", "const S: &str = \"\nfn fake() {}\n\";\nfn real<'a>(s: &'a str) -> &'a str { s }\n", []string{"const S", "function real"}},
+		{"lua", "--[[\nfunction fake()\nend\n]]\nfunction real()\nend\n", []string{"function real"}},
+		{"c", "/* a comment\nint fake(void) {\n*/\nint real(void) {\n  return 0;\n}\n", []string{"function real"}},
+	}
+	for _, c := range cases {
+		require.Equal(t, c.want, symbolKeys(File("x", c.language, []byte(c.src))), c.language)
+	}
+}

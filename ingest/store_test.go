@@ -24,11 +24,25 @@ type testBundle struct {
 	pool *pgxpool.Pool
 }
 
+// setup returns a bundle on a fresh database with the engine's and
+// ingestion's migrations.
 func setup(t *testing.T) *testBundle {
+	t.Helper()
+	return setupConfig(t, testdb.Config(t, MigrationLine()))
+}
+
+// setupOn returns a bundle on the database at url, as it is.
+func setupOn(t *testing.T, url string) *testBundle {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(url)
+	require.NoError(t, err)
+	return setupConfig(t, cfg)
+}
+
+func setupConfig(t *testing.T, cfg *pgxpool.Config) *testBundle {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	t.Cleanup(cancel)
-	cfg := testdb.Config(t)
 	cfg.MaxConns = 10
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	require.NoError(t, err)

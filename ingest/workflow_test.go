@@ -57,9 +57,7 @@ func (b *testBundle) ingestArgs(t *testing.T, args CodebaseArgs) (int64, *Indexe
 	done, err := fc.Wait(b.ctx, flowRun)
 	require.NoError(t, err, "flow run %d did not finish", flowRun)
 	require.Equal(t, flow.RunStateCompleted, done.State, "flow run %d", flowRun)
-	problems, err := fc.Check(b.ctx, flowRun)
-	require.NoError(t, err)
-	require.Empty(t, problems)
+	requireEngineInvariants(t, b, flowRun)
 	var out Indexed
 	require.NoError(t, json.Unmarshal(done.Output, &out), string(done.Output))
 	return run, &out
@@ -139,6 +137,8 @@ func TestIngestingTwiceAtOnceIsRefused(t *testing.T) {
 	// Once the first is cancelled, a new run may start.
 	_, err = fc.Cancel(b.ctx, flowRun)
 	require.NoError(t, err)
+	// The cancel failed the ingest run itself, not only its view.
+	require.Equal(t, []string{"failed"}, b.strings(t, `SELECT state FROM ingest.run WHERE codebase_id = 'x'`))
 	_, _, err = Start(b.ctx, b.pool, fc, CodebaseArgs{Codebase: "x", Root: "/tmp"})
 	require.NoError(t, err)
 	var states []string
@@ -232,4 +232,31 @@ func TestNamesThatAreNotUTF8StayDistinct(t *testing.T) {
 		b.strings(t, `SELECT c.path || ' ' || coalesce(string_agg(s.key, ','), '') FROM ingest.current_files c
 		                LEFT JOIN ingest.symbol s ON s.version_id = c.version_id WHERE c.codebase = 'latin1' GROUP BY c.path`))
 	require.Equal(t, []string{`d\xe9`}, b.strings(t, `SELECT DISTINCT dir FROM ingest.current_files WHERE codebase = 'latin1' AND dir <> '.'`))
+}
+
+// An ingest run fails in the transaction that fails its flow run, whatever
+// failed it; retrying the flow run revives it.
+func TestAnIngestRunFailsWithItsFlowRunAndRevivesWithIt(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.startWorkers(t)
+	root := filepath.Join(t.TempDir(), "later") // not there yet: the walk cancels its node
+	fc := flow.NewClient(b.pool, nil)
+	run, flowRun, err := Start(b.ctx, b.pool, fc, CodebaseArgs{Codebase: "later", Root: root})
+	require.NoError(t, err)
+	done, err := fc.Wait(b.ctx, flowRun)
+	require.NoError(t, err)
+	require.Equal(t, flow.RunStateFailed, done.State)
+	require.Equal(t, []string{"failed"}, b.strings(t, `SELECT state FROM ingest.run WHERE id = $1`, run))
+	requireEngineInvariants(t, b, flowRun)
+
+	require.NoError(t, os.MkdirAll(root, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(root, "a.go"), []byte("package a\n"), 0o644))
+	_, err = fc.Retry(b.ctx, flowRun)
+	require.NoError(t, err)
+	done, err = fc.Wait(b.ctx, flowRun)
+	require.NoError(t, err)
+	require.Equal(t, flow.RunStateCompleted, done.State)
+	requireEngineInvariants(t, b, flowRun)
+	require.Equal(t, []string{"completed 1"}, b.strings(t, `SELECT state || ' ' || added FROM ingest.run WHERE id = $1`, run))
 }

@@ -32,6 +32,9 @@ func Line() migrate.Line {
 	return migrate.Line{
 		Name:  LineName,
 		Files: files,
+		// 0010 created the ingest schema; ingestion is now an application
+		// with a line of its own, which adopts what 0010 made.
+		Retired: map[int]string{10: "ingest"},
 	}
 }
 

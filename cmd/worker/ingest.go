@@ -75,6 +75,16 @@ func (a *app) ingest(cmd *cobra.Command, dir string, o *ingestOptions) error {
 	defer pool.Close()
 	fc := flow.NewClient(pool, nil)
 
+	// The first ingestion installs ingestion's schema (its own migration
+	// line); the engine's must be there (worker migrate).
+	installed, err := ingest.Install(ctx, pool, a.slog)
+	if err != nil {
+		return migrateHint(err)
+	}
+	for _, v := range installed.Adopted {
+		a.log.Info().Int("version", v).Msg("ingest migration adopted")
+	}
+
 	begun := time.Now()
 	run, flowRun, err := ingest.Start(ctx, pool, fc, ingest.CodebaseArgs{
 		Codebase: o.codebase, Root: root, MaxFileSize: o.maxFileSize,

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/htdag/htdag/ingest"
@@ -166,4 +167,43 @@ func traversable(t *testing.T, path string) {
 	info, err := os.Stat(path)
 	require.NoError(t, err)
 	require.NoError(t, os.Chmod(path, info.Mode().Perm()|0o005))
+}
+
+// `worker migrate` installs the engine only; --with ingest, or the first
+// `worker ingest`, installs ingestion's schema.
+func TestIngestionIsInstalledOnlyWhenAsked(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	hasIngest := func(url string) bool {
+		conn, err := pgx.Connect(ctx, url)
+		require.NoError(t, err)
+		defer conn.Close(ctx)
+		var ok bool
+		require.NoError(t, conn.QueryRow(ctx, `SELECT to_regnamespace('ingest') IS NOT NULL`).Scan(&ok))
+		return ok
+	}
+
+	url := emptyDatabase(t)
+	res := cli(t, "", "--database-url", url, "migrate")
+	require.Equal(t, 0, res.code, res.stderr)
+	require.NotContains(t, res.stdout, "ingest")
+	require.False(t, hasIngest(url))
+	res = cli(t, "", "--database-url", url, "migrate", "--with", "ingest")
+	require.Equal(t, 0, res.code, res.stderr)
+	require.Equal(t, "applied ingest 0001_ingest\napplied ingest 0002_run_fails_with_its_flow_run\napplied ingest 0003_linguist_languages\n", res.stdout)
+	require.True(t, hasIngest(url))
+	res = cli(t, "", "--database-url", url, "migrate", "--with", "nope")
+	require.Equal(t, 1, res.code)
+	require.Contains(t, res.stderr, `--with "nope": the applications are: ingest`)
+
+	// The first `worker ingest` installs it on a database the engine's
+	// migrations alone made.
+	url = emptyDatabase(t)
+	res = cli(t, "", "--database-url", url, "migrate")
+	require.Equal(t, 0, res.code, res.stderr)
+	root := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(root, "a.go"), []byte("package a\n"), 0o644))
+	res = cli(t, "", "--database-url", url, "ingest", root)
+	require.Equal(t, 0, res.code, res.stderr)
+	require.True(t, hasIngest(url))
 }

@@ -5,6 +5,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/htdag/htdag/ingest"
+	"github.com/htdag/htdag/internal/migrate"
 	"github.com/htdag/htdag/migrations"
 )
 
@@ -12,11 +14,22 @@ import (
 // an advisory lock, so several processes (e.g. every replica at boot) may
 // run it at once; all but the first find nothing to do.
 func (a *app) migrateCommand() *cobra.Command {
-	return &cobra.Command{
+	var with []string
+	cmd := &cobra.Command{
 		Use:   "migrate",
 		Short: "Apply River's and htdag's database migrations (safe to re-run)",
-		Args:  cobra.NoArgs,
+		Long: `migrate applies River's migrations, then the engine's. --with ingest also
+applies those of the code-ingestion application (worker ingest does on first
+use); a database where an older release installed ingestion adopts it.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			var lines []migrate.Line
+			for _, name := range with {
+				if name != ingest.MigrationLineName {
+					return usageError(cmd, fmt.Errorf("--with %q: the applications are: %s", name, ingest.MigrationLineName))
+				}
+				lines = append(lines, ingest.MigrationLine())
+			}
 			ctx := cmd.Context()
 			pool, err := a.openPool(ctx)
 			if err != nil {
@@ -24,7 +37,7 @@ func (a *app) migrateCommand() *cobra.Command {
 			}
 			defer pool.Close()
 
-			res, err := migrations.Up(ctx, pool, a.slog)
+			res, err := migrations.Up(ctx, pool, a.slog, lines...)
 			if err != nil {
 				return err
 			}
@@ -47,4 +60,6 @@ func (a *app) migrateCommand() *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().StringSliceVar(&with, "with", nil, "also install an application's schema: ingest")
+	return cmd
 }

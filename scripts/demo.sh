@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # demo.sh runs htdag's code-ingestion workflow on this repository itself:
-# migrate, start a worker in the background, `worker ingest . --wait` (a
-# progress bar, then what it found and what changed since the last demo),
+# migrate the engine, start a worker in the background, `worker ingest . --wait` (a
+# progress bar, then what it found and what changed since the last demo; the
+# first ingestion installs ingestion's own schema),
 # then the psql queries of docs/INGEST.md on the result, and stop the worker.
 # The worker is stopped on every way out (success, failure, Ctrl-C), so
 # nothing is left running. Run it again after editing a file to see the

@@ -70,7 +70,7 @@ func TestWalkPrunesVendorAndIgnoredDirectories(t *testing.T) {
 	}
 	require.Equal(t, []string{".", "assets", "scripts", "util", "web"}, dirs)
 	require.Equal(t, map[string]string{
-		".gitignore": "", "README.md": "", "debug.log": ".gitignore:3: *.log", "empty.go": "", "main.go": "",
+		".gitignore": "", "README.md": "", "debug.log": ".gitignore:3: *.log", "empty.py": "", "main.go": "",
 		"secret.go": ".gitignore:4: secret.go", "assets/blob.txt": "", "scripts/tool.py": "", "util/strings.go": "",
 		"util/zz_generated.go": "", "web/App.vue": "",
 	}, files)

@@ -1,0 +1,92 @@
+package flow
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// NodeInfo is one row of the flow.nodes view.
+type NodeInfo struct {
+	RunID       int64
+	NodeID      string
+	JobID       int64
+	Kind        string
+	State       string // the River job's state ("deleted" once River's cleaner removed it)
+	Attempt     int
+	MaxAttempts int
+	Parents     []string
+	Waiting     int
+	LastError   string
+	Output      json.RawMessage
+	AttemptedAt *time.Time
+	FinalizedAt *time.Time
+	// ChildRunID is the child run a sub-workflow, map or expanded node runs
+	// as, once it started.
+	ChildRunID *int64
+}
+
+// Nodes lists a run's nodes in job id order (the order of the spec).
+func (c *Client) Nodes(ctx context.Context, runID int64) ([]*NodeInfo, error) {
+	rows, err := c.pool.Query(ctx, `
+		SELECT run_id, node_id, job_id, coalesce(kind, ''), state, coalesce(attempt, 0), coalesce(max_attempts, 0),
+		       parents, waiting, coalesce(last_error, ''), output, attempted_at, finalized_at, child_run_id
+		  FROM flow.nodes WHERE run_id = $1 ORDER BY job_id`, runID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (*NodeInfo, error) {
+		var n NodeInfo
+		err := row.Scan(&n.RunID, &n.NodeID, &n.JobID, &n.Kind, &n.State, &n.Attempt, &n.MaxAttempts,
+			&n.Parents, &n.Waiting, &n.LastError, &n.Output, &n.AttemptedAt, &n.FinalizedAt, &n.ChildRunID)
+		return &n, err
+	})
+}
+
+// TreeNode is one node of a run's tree (flow.tree): a node of the run or of
+// any run below it.
+type TreeNode struct {
+	RunID      int64
+	Depth      int      // the depth of the node's run (0: the top run)
+	RunState   RunState // the state of the node's run
+	Path       string   // the node's place from the run asked for, such as "sub/m/7"
+	NodeID     string
+	JobID      int64
+	Kind       string
+	State      string // the job's state ("deleted" once removed)
+	Attempt    int
+	ChildRunID *int64 // the child run the node runs as, if any
+	LastError  string
+	Output     json.RawMessage
+}
+
+// Tree returns every node of the run and of all runs below it in one query,
+// depth first: a node's child run's nodes follow the node.
+func (c *Client) Tree(ctx context.Context, runID int64) ([]*TreeNode, error) {
+	rows, err := c.pool.Query(ctx, `
+		SELECT run_id, depth, run_state, path, node_id, job_id, coalesce(kind, ''), state, coalesce(attempt, 0),
+		       child_run_id, coalesce(last_error, ''), output
+		  FROM flow.tree($1)`, runID)
+	if err != nil {
+		return nil, err
+	}
+	nodes, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*TreeNode, error) {
+		var n TreeNode
+		var runState string
+		err := row.Scan(&n.RunID, &n.Depth, &runState, &n.Path, &n.NodeID, &n.JobID, &n.Kind, &n.State, &n.Attempt,
+			&n.ChildRunID, &n.LastError, &n.Output)
+		n.RunState = RunState(runState)
+		return &n, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(nodes) == 0 {
+		if _, err := c.GetRun(ctx, runID); err != nil {
+			return nil, err
+		}
+	}
+	return nodes, nil
+}

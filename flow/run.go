@@ -1,0 +1,101 @@
+package flow
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// RunState is a run's state.
+type RunState string
+
+// Run states. A run is pending until one of its nodes starts, running until no
+// node can run any more, then completed (every node completed), failed (some
+// node was discarded or cancelled) or cancelled.
+const (
+	RunStatePending   RunState = "pending"
+	RunStateRunning   RunState = "running"
+	RunStateCompleted RunState = "completed"
+	RunStateFailed    RunState = "failed"
+	RunStateCancelled RunState = "cancelled"
+)
+
+// Finished reports whether no node of the run can run any more.
+func (s RunState) Finished() bool {
+	return s == RunStateCompleted || s == RunStateFailed || s == RunStateCancelled
+}
+
+// Run is one row of flow.run.
+type Run struct {
+	ID         int64
+	Name       string
+	State      RunState
+	Input      json.RawMessage
+	Output     json.RawMessage // completed sink nodes' outputs by node id, once finished
+	NodeCount  int
+	Unfinished int
+	Failed     int
+	CreatedAt  time.Time
+	StartedAt  *time.Time
+	FinishedAt *time.Time
+	// CancelledAt is when Cancel was called (the run ends cancelled).
+	CancelledAt *time.Time
+	// ParentRunID and ParentJobID are set for a child run: the run and the
+	// node (its job id) that started it. Nil for a top run.
+	ParentRunID *int64
+	ParentJobID *int64
+	// ParentNodeID is the id of that node in the parent run.
+	ParentNodeID *string
+	// TopRunID is the top run of the run's tree (its own id for a top run).
+	TopRunID int64
+	// Depth is 0 for a top run, its parent's depth + 1 for a child run.
+	Depth int
+}
+
+// ErrRunNotFound is returned for a run id that does not exist.
+var ErrRunNotFound = errors.New("run not found")
+
+const runColumns = `id, name, state, input, output, node_count, unfinished, failed, created_at, started_at, finished_at, cancelled_at,
+	parent_run_id, parent_job_id, (SELECT node_id FROM flow.node WHERE job_id = parent_job_id), coalesce(root_run_id, id), depth`
+
+func scanRun(row pgx.Row) (*Run, error) {
+	var r Run
+	var state string
+	if err := row.Scan(&r.ID, &r.Name, &state, &r.Input, &r.Output, &r.NodeCount, &r.Unfinished, &r.Failed,
+		&r.CreatedAt, &r.StartedAt, &r.FinishedAt, &r.CancelledAt,
+		&r.ParentRunID, &r.ParentJobID, &r.ParentNodeID, &r.TopRunID, &r.Depth); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, ErrRunNotFound
+		}
+		return nil, err
+	}
+	r.State = RunState(state)
+	return &r, nil
+}
+
+// GetRun reads a run's current row.
+func (c *Client) GetRun(ctx context.Context, runID int64) (*Run, error) {
+	return getRun(ctx, c.pool, runID)
+}
+
+func getRun(ctx context.Context, q querier, runID int64) (*Run, error) {
+	return scanRun(q.QueryRow(ctx, "SELECT "+runColumns+" FROM flow.run WHERE id = $1", runID))
+}
+
+// ListRuns lists top runs (not child runs), newest first: those in state
+// (all when empty), at most limit of them (no limit when limit <= 0).
+func (c *Client) ListRuns(ctx context.Context, state RunState, limit int) ([]*Run, error) {
+	var lim *int
+	if limit > 0 {
+		lim = &limit
+	}
+	rows, err := c.pool.Query(ctx, "SELECT "+runColumns+" FROM flow.run WHERE parent_run_id IS NULL AND ($1 = '' OR state = $1) ORDER BY id DESC LIMIT $2",
+		string(state), lim)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (*Run, error) { return scanRun(row) })
+}

@@ -164,7 +164,7 @@ func ExampleClient_Wait() {
 	defer pool.Close()
 	fc := flow.NewClient(pool, nil)
 
-	runID, err := fc.StartJSON(ctx, []byte(`{"name": "diamond", "input": {"path": "/src"}, "nodes": [
+	runID, err := fc.Start(ctx, flow.JSONSpec(`{"name": "diamond", "input": {"path": "/src"}, "nodes": [
 		{"id": "a", "kind": "echo"},
 		{"id": "b", "kind": "echo", "deps": ["a"]},
 		{"id": "c", "kind": "echo", "deps": ["a"]},

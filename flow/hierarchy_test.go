@@ -492,7 +492,7 @@ func TestStartRejectsInvalidNestedSpec(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			b := setup(t)
-			_, err := b.flow.StartJSON(b.ctx, []byte(tc.spec))
+			_, err := b.flow.Start(b.ctx, flow.JSONSpec(tc.spec))
 			var specErr *flow.SpecError
 			require.ErrorAs(t, err, &specErr)
 			require.Equal(t, tc.problem, specErr.Problem)

@@ -108,8 +108,9 @@ func InTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) er
 //
 // An invalid spec or a limit exceeded cancels the node (River's JobCancel:
 // retrying would fail the same way) with an error naming the problem.
-// Calling Expand again replaces the spec. The SQL door is
-// flow.expand(job_id, spec), for workers in other languages.
+// Calling Expand again replaces the spec. sub may be a [JSONSpec], sent to
+// the database unparsed. The SQL door is flow.expand(job_id, spec), for
+// workers in other languages.
 func Expand(ctx context.Context, sub Specifier) error {
 	nc := nodeFromContext(ctx)
 	if nc == nil {
@@ -123,19 +124,6 @@ func Expand(ctx context.Context, sub Specifier) error {
 		return err
 	}
 	nc.expand = raw
-	return nil
-}
-
-// ExpandJSON is [Expand] with the sub-DAG given as a JSON workflow spec.
-func ExpandJSON(ctx context.Context, spec []byte) error {
-	nc := nodeFromContext(ctx)
-	if nc == nil {
-		return ErrNotNode
-	}
-	if !json.Valid(spec) {
-		return &SpecError{Problem: "the spec is not valid JSON"}
-	}
-	nc.expand = spec
 	return nil
 }
 

@@ -91,6 +91,7 @@ func (tw *testWorkers) register(workers *river.Workers) {
 	river.AddWorker(workers, tw.rangeW)
 	river.AddWorker(workers, tw.square)
 	river.AddWorker(workers, &totalWorker{})
+	river.AddWorker(workers, &expandJSONWorker{})
 }
 
 // tallyArgs is a node that counts how many times it was worked (kind "tally").

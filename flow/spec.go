@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -77,9 +78,35 @@ type NodeSpec struct {
 // [Specifier] is taken.
 func (s *Spec) Spec() (*Spec, error) { return s, nil }
 
-// Specifier is anything that yields a spec: a *[Spec] or a *[Workflow].
+// Specifier is anything that yields a spec: a *[Workflow], a *[Spec] or a
+// [JSONSpec].
 type Specifier interface {
 	Spec() (*Spec, error)
+}
+
+// JSONSpec is a workflow spec given as JSON text, the document `SELECT
+// flow.start(spec)` takes. [Client.Start], [Client.StartMany] and [Expand]
+// send it to the database as it is, unparsed by Go, so that the database's
+// validation (unknown keys, types, limits) judges exactly what was given, as
+// it does for the SQL door:
+//
+//	runID, err := client.Start(ctx, flow.JSONSpec(specFromAFile))
+type JSONSpec []byte
+
+// Spec decodes the JSON into a *[Spec], rejecting keys that Spec does not
+// have. Starting a JSONSpec does not call it; it serves where a decoded spec
+// is needed, such as nesting the spec with [Workflow.AddWorkflow].
+func (j JSONSpec) Spec() (*Spec, error) {
+	dec := json.NewDecoder(bytes.NewReader(j))
+	dec.DisallowUnknownFields()
+	var spec Spec
+	if err := dec.Decode(&spec); err != nil {
+		return nil, &SpecError{Problem: "decoding JSON: " + err.Error()}
+	}
+	if dec.More() {
+		return nil, &SpecError{Problem: "decoding JSON: more than one value"}
+	}
+	return &spec, nil
 }
 
 // Workflow builds a spec from River JobArgs, with dependencies given by

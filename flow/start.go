@@ -9,57 +9,46 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Start starts a run in its own transaction and returns its id.
+// Start starts a run in its own transaction and returns its id. spec is a
+// *[Workflow], a *[Spec] or a [JSONSpec]; every one goes through the SQL
+// function flow.start, so the Go and SQL doors share one set of rules. An
+// invalid spec is a *[SpecError] and writes nothing. With a [Spec].Key of a
+// run that has not finished, Start returns that run's id and starts nothing.
 func (c *Client) Start(ctx context.Context, spec Specifier) (int64, error) {
 	return c.start(ctx, c.pool, spec)
 }
 
-// StartTx starts a run inside tx: it exists (and its roots become runnable)
-// only if tx commits.
+// StartTx is [Client.Start] inside tx: the run exists (and its roots become
+// runnable) only if tx commits. After an error, roll tx back.
 func (c *Client) StartTx(ctx context.Context, tx pgx.Tx, spec Specifier) (int64, error) {
 	return c.start(ctx, tx, spec)
 }
 
-// StartJSON starts a run from a spec given as JSON, exactly as
-// `SELECT flow.start(spec)` would.
-func (c *Client) StartJSON(ctx context.Context, spec []byte) (int64, error) {
-	return c.startRaw(ctx, c.pool, spec)
-}
-
-// StartJSONTx is StartJSON inside tx.
-func (c *Client) StartJSONTx(ctx context.Context, tx pgx.Tx, spec []byte) (int64, error) {
-	return c.startRaw(ctx, tx, spec)
-}
-
 // StartMany starts several runs in one transaction and one round trip, and
-// returns their ids in order. Starting runs in groups costs far less per run
-// than one transaction each (every start commits, and its NOTIFY holds
-// PostgreSQL's notify lock through that commit). If any spec is invalid,
-// none is started and the *SpecError says which (by position, from 1).
+// returns their ids in the order of specs. Starting runs in groups costs far
+// less per run than one transaction each (every start commits, and its
+// NOTIFY holds PostgreSQL's notify lock through that commit). If any spec is
+// invalid, none is started and the *[SpecError] says which (by position,
+// from 1: "spec #2: ...").
 func (c *Client) StartMany(ctx context.Context, specs ...Specifier) ([]int64, error) {
 	raws, err := encodeSpecs(specs)
 	if err != nil {
 		return nil, err
 	}
-	return c.startManyRaw(ctx, c.pool, raws)
+	return c.startMany(ctx, c.pool, raws)
 }
 
-// StartManyTx is StartMany inside tx.
+// StartManyTx is [Client.StartMany] inside tx. After an error, roll tx back.
 func (c *Client) StartManyTx(ctx context.Context, tx pgx.Tx, specs ...Specifier) ([]int64, error) {
 	raws, err := encodeSpecs(specs)
 	if err != nil {
 		return nil, err
 	}
-	return c.startManyRaw(ctx, tx, raws)
+	return c.startMany(ctx, tx, raws)
 }
 
-// StartManyJSON is StartMany for specs given as JSON.
-func (c *Client) StartManyJSON(ctx context.Context, specs [][]byte) ([]int64, error) {
-	return c.startManyRaw(ctx, c.pool, specs)
-}
-
-func encodeSpecs(specs []Specifier) ([][]byte, error) {
-	raws := make([][]byte, len(specs))
+func encodeSpecs(specs []Specifier) ([]string, error) {
+	raws := make([]string, len(specs))
 	for i, s := range specs {
 		raw, err := encodeSpec(s)
 		var specErr *SpecError
@@ -69,7 +58,7 @@ func encodeSpecs(specs []Specifier) ([][]byte, error) {
 		case err != nil:
 			return nil, fmt.Errorf("spec #%d: %w", i+1, err)
 		}
-		raws[i] = raw
+		raws[i] = string(raw)
 	}
 	return raws, nil
 }
@@ -81,15 +70,8 @@ SELECT flow.start(s.spec, $2)
   FROM unnest($1::jsonb[]) WITH ORDINALITY AS s(spec, i)
  ORDER BY s.i`
 
-func (c *Client) startManyRaw(ctx context.Context, q querier, raws [][]byte) ([]int64, error) {
-	texts := make([]string, len(raws))
-	for i, raw := range raws {
-		if !json.Valid(raw) {
-			return nil, &SpecError{Problem: fmt.Sprintf("spec #%d: the spec is not valid JSON", i+1)}
-		}
-		texts[i] = string(raw)
-	}
-	rows, err := q.Query(ctx, startManySQL, texts, c.maxNodes())
+func (c *Client) startMany(ctx context.Context, q querier, raws []string) ([]int64, error) {
+	rows, err := q.Query(ctx, startManySQL, raws, c.maxNodes())
 	if err != nil {
 		return nil, asSpecError(err)
 	}
@@ -103,7 +85,7 @@ func (c *Client) startManyRaw(ctx context.Context, q querier, raws [][]byte) ([]
 			if qerr := c.pool.QueryRow(ctx, `
 				SELECT s.i FROM unnest($1::jsonb[]) WITH ORDINALITY AS s(spec, i)
 				 WHERE flow.spec_problem(s.spec, $2) IS NOT NULL ORDER BY s.i LIMIT 1`,
-				texts, c.maxNodes()).Scan(&pos); qerr == nil {
+				raws, c.maxNodes()).Scan(&pos); qerr == nil {
 				specErr.Problem = fmt.Sprintf("spec #%d: %s", pos, specErr.Problem)
 			}
 		}
@@ -117,19 +99,33 @@ func (c *Client) start(ctx context.Context, q querier, s Specifier) (int64, erro
 	if err != nil {
 		return 0, err
 	}
-	return c.startRaw(ctx, q, raw)
+	var runID int64
+	if err := q.QueryRow(ctx, "SELECT flow.start($1::jsonb, $2)", string(raw), c.maxNodes()).Scan(&runID); err != nil {
+		return 0, asSpecError(err)
+	}
+	return runID, nil
 }
 
-// encodeSpec turns a Specifier into the JSON flow.start takes.
+// encodeSpec turns a Specifier into the JSON flow.start takes. A JSONSpec
+// goes as it is, unparsed, so that flow.start judges exactly what was given.
 func encodeSpec(s Specifier) ([]byte, error) {
 	if s == nil {
 		return nil, &SpecError{Problem: "the spec is nil"}
+	}
+	if js, ok := s.(JSONSpec); ok {
+		if !json.Valid(js) {
+			return nil, &SpecError{Problem: "the spec is not valid JSON"}
+		}
+		return js, nil
 	}
 	spec, err := s.Spec()
 	if err != nil {
 		return nil, err
 	}
-	if spec != nil && spec.Nodes == nil {
+	if spec == nil {
+		return nil, &SpecError{Problem: "the spec is nil"}
+	}
+	if spec.Nodes == nil {
 		// A workflow without nodes encodes "nodes" as null; send [] so that
 		// flow.start names the real problem ("the workflow has no nodes").
 		cp := *spec
@@ -141,15 +137,4 @@ func encodeSpec(s Specifier) ([]byte, error) {
 		return nil, fmt.Errorf("encoding spec: %w", err)
 	}
 	return raw, nil
-}
-
-func (c *Client) startRaw(ctx context.Context, q querier, raw []byte) (int64, error) {
-	if !json.Valid(raw) {
-		return 0, &SpecError{Problem: "the spec is not valid JSON"}
-	}
-	var runID int64
-	if err := q.QueryRow(ctx, "SELECT flow.start($1::jsonb, $2)", string(raw), c.maxNodes()).Scan(&runID); err != nil {
-		return 0, asSpecError(err)
-	}
-	return runID, nil
 }

@@ -44,10 +44,9 @@ func TestStartManyRejectsAllWhenOneIsInvalid(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 
-	_, err := b.flow.StartManyJSON(b.ctx, [][]byte{
-		[]byte(`{"nodes": [{"id": "a", "kind": "noop"}]}`),
-		[]byte(`{"nodes": [{"id": "a", "kind": "noop", "deps": ["zz"]}]}`),
-	})
+	_, err := b.flow.StartMany(b.ctx,
+		flow.JSONSpec(`{"nodes": [{"id": "a", "kind": "noop"}]}`),
+		flow.JSONSpec(`{"nodes": [{"id": "a", "kind": "noop", "deps": ["zz"]}]}`))
 	var specErr *flow.SpecError
 	require.True(t, errors.As(err, &specErr), "got %v", err)
 	require.Equal(t, `spec #2: node "a" depends on unknown node "zz"`, specErr.Problem)

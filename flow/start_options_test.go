@@ -28,7 +28,7 @@ func TestStartWithKeyIsIdempotent(t *testing.T) {
 	b := setup(t)
 
 	first := b.startSQL(t, keyedSpec)
-	second, err := b.flow.StartJSON(b.ctx, []byte(keyedSpec))
+	second, err := b.flow.Start(b.ctx, flow.JSONSpec(keyedSpec))
 	require.NoError(t, err)
 	require.Equal(t, first, second)
 	runs, jobCount := countRows(t, b)
@@ -37,7 +37,7 @@ func TestStartWithKeyIsIdempotent(t *testing.T) {
 
 	b.complete(t, first, "a", "b")
 	require.Equal(t, flow.RunStateCompleted, b.getRun(t, first).State)
-	third, err := b.flow.StartJSON(b.ctx, []byte(keyedSpec))
+	third, err := b.flow.Start(b.ctx, flow.JSONSpec(keyedSpec))
 	require.NoError(t, err)
 	require.NotEqual(t, first, third)
 }
@@ -55,7 +55,7 @@ func TestStartWithKeyConcurrently(t *testing.T) {
 	require.NoError(t, err)
 	defer func() { _ = tx2.Rollback(b.ctx) }()
 
-	id1, err := b.flow.StartJSONTx(b.ctx, tx1, []byte(keyedSpec))
+	id1, err := b.flow.StartTx(b.ctx, tx1, flow.JSONSpec(keyedSpec))
 	require.NoError(t, err)
 
 	type result struct {
@@ -64,7 +64,7 @@ func TestStartWithKeyConcurrently(t *testing.T) {
 	}
 	second := make(chan result, 1)
 	go func() {
-		id, err := b.flow.StartJSONTx(b.ctx, tx2, []byte(keyedSpec))
+		id, err := b.flow.StartTx(b.ctx, tx2, flow.JSONSpec(keyedSpec))
 		second <- result{id, err}
 	}()
 	// tx2 is blocked on tx1's row until tx1 commits; wait until it is.

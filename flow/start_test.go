@@ -77,7 +77,7 @@ func TestStartRejectsInvalidSpec(t *testing.T) {
 	id129 := strings.Repeat("x", 129)
 	tests := []struct {
 		name    string
-		spec    string // for SELECT flow.start(spec) and Client.StartJSON
+		spec    string // for SELECT flow.start(spec) and Client.Start(flow.JSONSpec(spec))
 		problem string
 		// build, when set, expresses the same mistake through the Go builder
 		// (or a *flow.Spec), rejected with goProblem (default: problem).
@@ -334,9 +334,9 @@ func TestStartRejectsInvalidSpec(t *testing.T) {
 				requireNoRows(t, b.ctx, b.pool)
 			})
 
-			t.Run("StartJSON", func(t *testing.T) {
+			t.Run("JSONSpec", func(t *testing.T) {
 				resetOnFailure(t)
-				_, err := b.flow.StartJSON(b.ctx, []byte(tt.spec))
+				_, err := b.flow.Start(b.ctx, flow.JSONSpec(tt.spec))
 				requireSpecError(t, err, tt.problem)
 				requireNoRows(t, b.ctx, b.pool)
 			})
@@ -367,11 +367,11 @@ func TestStartRejectsSQLNull(t *testing.T) {
 	requireNoRows(t, b.ctx, b.pool)
 }
 
-func TestStartJSONRejectsMalformedJSON(t *testing.T) {
+func TestJSONSpecRejectsMalformedJSON(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 
-	_, err := b.flow.StartJSON(b.ctx, []byte(`{"nodes": [`))
+	_, err := b.flow.Start(b.ctx, flow.JSONSpec(`{"nodes": [`))
 	requireSpecError(t, err, "the spec is not valid JSON")
 	requireNoRows(t, b.ctx, b.pool)
 }
@@ -426,7 +426,7 @@ func TestStartMaxNodesConfig(t *testing.T) {
 	b := setup(t)
 	limited := flow.NewClient(b.pool, &flow.Config{MaxNodes: 3})
 
-	_, err := limited.StartJSON(b.ctx, []byte(fourNodes))
+	_, err := limited.Start(b.ctx, flow.JSONSpec(fourNodes))
 	requireSpecError(t, err, tooManyProblem)
 	requireNoRows(t, b.ctx, b.pool)
 
@@ -478,7 +478,7 @@ func TestStartMaxNodesSetting(t *testing.T) {
 		_, err = tx.Exec(b.ctx, "SET LOCAL flow.max_nodes = 3")
 		require.NoError(t, err)
 
-		runID, err := flow.NewClient(b.pool, &flow.Config{MaxNodes: 4}).StartJSONTx(b.ctx, tx, []byte(fourNodes))
+		runID, err := flow.NewClient(b.pool, &flow.Config{MaxNodes: 4}).StartTx(b.ctx, tx, flow.JSONSpec(fourNodes))
 		require.NoError(t, err)
 		require.Positive(t, runID)
 	})
@@ -638,13 +638,13 @@ func TestStartTxRolledBackLeavesNothing(t *testing.T) {
 	require.ErrorIs(t, err, flow.ErrRunNotFound)
 }
 
-func TestStartJSONTxRolledBackLeavesNothing(t *testing.T) {
+func TestStartTxJSONSpecRolledBackLeavesNothing(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 
 	tx, err := b.pool.Begin(b.ctx)
 	require.NoError(t, err)
-	_, err = b.flow.StartJSONTx(b.ctx, tx, []byte(fourNodes))
+	_, err = b.flow.StartTx(b.ctx, tx, flow.JSONSpec(fourNodes))
 	require.NoError(t, err)
 	require.NoError(t, tx.Rollback(b.ctx))
 	requireNoRows(t, b.ctx, b.pool)

@@ -16,13 +16,13 @@ func TestTreeTotals(t *testing.T) {
 
 	// Root sub-workflow nodes start their child runs with the run, so this
 	// tree has three runs of two nodes each before any worker runs.
-	nested, err := b.flow.StartJSON(b.ctx, []byte(`{"nodes": [
+	nested, err := b.flow.Start(b.ctx, flow.JSONSpec(`{"nodes": [
 		{"id": "sub", "workflow": {"nodes": [
 			{"id": "inner", "workflow": {"nodes": [{"id": "a", "kind": "noop"}, {"id": "b", "kind": "noop"}]}},
 			{"id": "c", "kind": "noop"}]}},
 		{"id": "d", "kind": "noop", "deps": ["sub"]}]}`))
 	require.NoError(t, err)
-	flat, err := b.flow.StartJSON(b.ctx, []byte(`{"nodes": [{"id": "a", "kind": "noop"}]}`))
+	flat, err := b.flow.Start(b.ctx, flow.JSONSpec(`{"nodes": [{"id": "a", "kind": "noop"}]}`))
 	require.NoError(t, err)
 
 	const missing = 1 << 40

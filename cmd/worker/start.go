@@ -36,7 +36,7 @@ func (a *app) startCommand() *cobra.Command {
 			}
 			defer closeClient()
 
-			runID, err := client.StartJSON(ctx, spec)
+			runID, err := client.Start(ctx, flow.JSONSpec(spec))
 			if err != nil {
 				var specErr *flow.SpecError
 				if errors.As(err, &specErr) {

@@ -488,8 +488,8 @@ func TestRunShutdownLetsRunningJobsFinish(t *testing.T) {
 	w := startWorker(t, pool)
 	// Started in-process: a subprocess could take longer to exit than the
 	// job takes to run, and the test needs to catch the job running.
-	runID, err := flow.NewClient(pool, nil).StartJSON(context.Background(),
-		[]byte(`{"nodes": [{"id": "s", "kind": "sleep", "args": {"ms": 2000}}]}`))
+	runID, err := flow.NewClient(pool, nil).Start(context.Background(),
+		flow.JSONSpec(`{"nodes": [{"id": "s", "kind": "sleep", "args": {"ms": 2000}}]}`))
 	require.NoError(t, err)
 	waitNodeState(t, pool, runID, "s", "running")
 
@@ -506,8 +506,8 @@ func TestRunShutdownCancelsJobsAfterGrace(t *testing.T) {
 	t.Parallel()
 	pool := testdb.New(t)
 	w := startWorker(t, pool, "--shutdown-timeout", "100ms")
-	runID, err := flow.NewClient(pool, nil).StartJSON(context.Background(),
-		[]byte(`{"nodes": [{"id": "s", "kind": "sleep", "args": {"ms": 600000}}]}`))
+	runID, err := flow.NewClient(pool, nil).Start(context.Background(),
+		flow.JSONSpec(`{"nodes": [{"id": "s", "kind": "sleep", "args": {"ms": 600000}}]}`))
 	require.NoError(t, err)
 	waitNodeState(t, pool, runID, "s", "running")
 

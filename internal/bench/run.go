@@ -288,8 +288,12 @@ func (sr *shapeRun) runFlow(ctx context.Context) (time.Time, error) {
 }
 
 // startAll starts every spec, from n goroutines at once, batch specs per
-// call (one StartJSON per spec when batch <= 1), and returns the run ids.
-func startAll(ctx context.Context, fc *flow.Client, specs [][]byte, n, batch int) ([]int64, error) {
+// call (one Start per spec when batch <= 1), and returns the run ids.
+func startAll(ctx context.Context, fc *flow.Client, raws [][]byte, n, batch int) ([]int64, error) {
+	specs := make([]flow.Specifier, len(raws))
+	for i, raw := range raws {
+		specs[i] = flow.JSONSpec(raw)
+	}
 	n = max(1, min(n, len(specs)))
 	batch = max(1, batch)
 	var (
@@ -318,10 +322,10 @@ func startAll(ctx context.Context, fc *flow.Client, specs [][]byte, n, batch int
 				)
 				if batch == 1 {
 					var id int64
-					id, err = fc.StartJSON(ctx, specs[i])
+					id, err = fc.Start(ctx, specs[i])
 					got = []int64{id}
 				} else {
-					got, err = fc.StartManyJSON(ctx, specs[i:min(i+batch, len(specs))])
+					got, err = fc.StartMany(ctx, specs[i:min(i+batch, len(specs))]...)
 				}
 				if err == nil {
 					mu.Lock()

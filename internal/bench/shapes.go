@@ -17,7 +17,7 @@ const (
 	ShapeFanout   = "fanout"
 	ShapeFanout1k = "fanout1k"
 	ShapeDiamonds = "diamonds"
-	// ShapeDiamondsBatched starts the same runs through Client.StartManyJSON,
+	// ShapeDiamondsBatched starts the same runs through Client.StartMany,
 	// diamondBatch runs per transaction.
 	ShapeDiamondsBatched = "diamonds-batched"
 	ShapeLayered         = "layered"
@@ -82,9 +82,9 @@ type workload struct {
 	specs [][]byte
 	// nodes is the total number of jobs the workload inserts.
 	nodes int
-	// starters is how many goroutines call StartJSON at once.
+	// starters is how many goroutines call Client.Start at once.
 	starters int
-	// batch > 1 starts that many runs per StartManyJSON call.
+	// batch > 1 starts that many runs per Client.StartMany call.
 	batch int
 	// riverDefaults runs the shape with River's default fetch settings.
 	riverDefaults bool

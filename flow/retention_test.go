@@ -96,3 +96,31 @@ func TestDeleteFinishedRunsDeletesWholeTrees(t *testing.T) {
 	require.Equal(t, []int{2, 3, 3, 1}, []int{runs, nodes, jobCount, counts}, "only the open tree is left, whole")
 	assertTreeInvariants(t, b.ctx, b.pool, open)
 }
+
+// DeleteFinishedRunsTx deletes with its transaction: rolled back, the run is
+// still there, whole; committed, it is gone.
+func TestDeleteFinishedRunsTxFollowsItsTransaction(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	runID := b.startSQL(t, `{"nodes": [{"id": "a", "kind": "noop"}]}`)
+	b.complete(t, runID, "a")
+
+	tx, err := b.pool.Begin(b.ctx)
+	require.NoError(t, err)
+	deleted, err := b.flow.DeleteFinishedRunsTx(b.ctx, tx, 0, 0)
+	require.NoError(t, err)
+	require.Equal(t, 1, deleted)
+	require.NoError(t, tx.Rollback(b.ctx))
+	require.Equal(t, flow.RunStateCompleted, b.getRun(t, runID).State)
+	assertInvariants(t, b.ctx, b.pool, runID)
+
+	tx, err = b.pool.Begin(b.ctx)
+	require.NoError(t, err)
+	deleted, err = b.flow.DeleteFinishedRunsTx(b.ctx, tx, 0, 0)
+	require.NoError(t, err)
+	require.Equal(t, 1, deleted)
+	require.NoError(t, tx.Commit(b.ctx))
+	_, err = b.flow.GetRun(b.ctx, runID)
+	require.ErrorIs(t, err, flow.ErrRunNotFound)
+	requireNoRows(t, b.ctx, b.pool)
+}

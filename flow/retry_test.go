@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/htdag/htdag/flow"
@@ -91,4 +92,65 @@ func TestRetryCancelledAndNotRetryable(t *testing.T) {
 
 	_, err = b.flow.Retry(b.ctx, 987654)
 	require.ErrorIs(t, err, flow.ErrRunNotFound)
+}
+
+// CancelTx and RetryTx change the run only with their transaction: rolled
+// back, the run is as it was; committed, as Cancel and Retry leave it.
+func TestCancelTxAndRetryTxFollowTheirTransaction(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	runID := b.startSQL(t, `{"nodes": [
+		{"id": "a", "kind": "noop"},
+		{"id": "b", "kind": "noop", "deps": ["a"]}]}`)
+	b.complete(t, runID, "a")
+
+	inTx := func(commit bool, fn func(tx pgx.Tx)) {
+		tx, err := b.pool.Begin(b.ctx)
+		require.NoError(t, err)
+		defer func() { _ = tx.Rollback(b.ctx) }()
+		fn(tx)
+		if commit {
+			require.NoError(t, tx.Commit(b.ctx))
+		}
+	}
+
+	inTx(false, func(tx pgx.Tx) {
+		cancelled, err := b.flow.CancelTx(b.ctx, tx, runID)
+		require.NoError(t, err)
+		require.True(t, cancelled)
+		var state string
+		require.NoError(t, tx.QueryRow(b.ctx, "SELECT state FROM flow.run WHERE id = $1", runID).Scan(&state))
+		require.Equal(t, "cancelled", state, "inside the transaction")
+	})
+	require.Equal(t, flow.RunStateRunning, b.getRun(t, runID).State, "rolled back")
+	require.Equal(t, map[string]string{"a": "completed", "b": "available"}, b.states(t, runID))
+
+	inTx(true, func(tx pgx.Tx) {
+		cancelled, err := b.flow.CancelTx(b.ctx, tx, runID)
+		require.NoError(t, err)
+		require.True(t, cancelled)
+	})
+	require.Equal(t, flow.RunStateCancelled, b.getRun(t, runID).State)
+
+	inTx(false, func(tx pgx.Tx) {
+		reset, err := b.flow.RetryTx(b.ctx, tx, runID)
+		require.NoError(t, err)
+		require.Equal(t, 1, reset)
+	})
+	require.Equal(t, flow.RunStateCancelled, b.getRun(t, runID).State, "rolled back")
+	require.Equal(t, map[string]string{"a": "completed", "b": "cancelled"}, b.states(t, runID))
+
+	inTx(true, func(tx pgx.Tx) {
+		reset, err := b.flow.RetryTx(b.ctx, tx, runID)
+		require.NoError(t, err)
+		require.Equal(t, 1, reset)
+	})
+	require.Equal(t, flow.RunStateRunning, b.getRun(t, runID).State)
+	require.Equal(t, map[string]string{"a": "completed", "b": "available"}, b.states(t, runID))
+	assertInvariants(t, b.ctx, b.pool, runID)
+
+	inTx(false, func(tx pgx.Tx) {
+		_, err := b.flow.CancelTx(b.ctx, tx, 987654)
+		require.ErrorIs(t, err, flow.ErrRunNotFound)
+	})
 }

@@ -247,15 +247,15 @@ func TestFailureThreeLevelsDownThenRetry(t *testing.T) {
 	assertTreeInvariants(t, b.ctx, b.pool, runID)
 
 	tree := b.treeByPath(t, runID)
-	require.Equal(t, "discarded", tree["sub/m/3"].State)
+	require.Equal(t, flow.NodeStateDiscarded, tree["sub/m/3"].State)
 	require.Contains(t, tree["sub/m/3"].LastError, "square: planned failure at 3")
 	for _, i := range []int{0, 1, 2, 4} {
-		require.Equal(t, "completed", tree[fmt.Sprintf("sub/m/%d", i)].State)
+		require.Equal(t, flow.NodeStateCompleted, tree[fmt.Sprintf("sub/m/%d", i)].State)
 	}
-	require.Equal(t, "discarded", tree["sub/m"].State)
-	require.Equal(t, "discarded", tree["sub"].State)
-	require.Equal(t, "cancelled", tree["after"].State)
-	require.Equal(t, "completed", tree["independent"].State, "an independent branch goes on")
+	require.Equal(t, flow.NodeStateDiscarded, tree["sub/m"].State)
+	require.Equal(t, flow.NodeStateDiscarded, tree["sub"].State)
+	require.Equal(t, flow.NodeStateCancelled, tree["after"].State)
+	require.Equal(t, flow.NodeStateCompleted, tree["independent"].State, "an independent branch goes on")
 	// The top node's error reads as a path down to the failed task.
 	require.Regexp(t, `sub-run \d+ failed: node "m" discarded: htdag: sub-run \d+ failed: node "3" discarded: square: planned failure at 3`,
 		tree["sub"].LastError)
@@ -314,7 +314,7 @@ func TestCancelCancelsTheWholeTree(t *testing.T) {
 
 	tree = b.treeByPath(t, runID)
 	for path, n := range tree {
-		require.Equal(t, "cancelled", n.State, path)
+		require.Equal(t, flow.NodeStateCancelled, n.State, path)
 		require.Equal(t, flow.RunStateCancelled, n.RunState, path)
 	}
 	require.Zero(t, tw.tally.works.Load())

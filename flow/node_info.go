@@ -14,7 +14,7 @@ type NodeInfo struct {
 	NodeID      string
 	JobID       int64
 	Kind        string
-	State       string // the River job's state ("deleted" once River's cleaner removed it)
+	State       NodeState // the job's state, NodeStateDeleted once its row is gone
 	Attempt     int
 	MaxAttempts int
 	Parents     []string
@@ -55,7 +55,7 @@ type TreeNode struct {
 	NodeID     string
 	JobID      int64
 	Kind       string
-	State      string // the job's state ("deleted" once removed)
+	State      NodeState // the job's state, NodeStateDeleted once its row is gone
 	Attempt    int
 	ChildRunID *int64 // the child run the node runs as, if any
 	LastError  string

@@ -34,7 +34,7 @@ var created = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 func threeLevels(elements, failAt int, running ...int) (*flow.Run, []*flow.TreeNode) {
 	var rows []*flow.TreeNode
 	job := int64(0)
-	add := func(runID int64, depth int, path, kind, state string) *flow.TreeNode {
+	add := func(runID int64, depth int, path, kind string, state flow.NodeState) *flow.TreeNode {
 		job++
 		parts := strings.Split(path, "/")
 		n := &flow.TreeNode{RunID: runID, Depth: depth, Path: path, NodeID: parts[len(parts)-1], JobID: job, Kind: kind, State: state}
@@ -44,7 +44,7 @@ func threeLevels(elements, failAt int, running ...int) (*flow.Run, []*flow.TreeN
 	ptr := func(id int64) *int64 { return &id }
 
 	failed := len(running) == 0
-	pick := func(ifFailed, ifRunning string) string {
+	pick := func(ifFailed, ifRunning flow.NodeState) flow.NodeState {
 		if failed {
 			return ifFailed
 		}
@@ -62,7 +62,7 @@ func threeLevels(elements, failAt int, running ...int) (*flow.Run, []*flow.TreeN
 	m := add(subRun, 1, "sub/m", "flow.map", pick("discarded", "pending"))
 	m.ChildRunID = ptr(mapRun)
 	for i := range elements {
-		state := "completed"
+		state := flow.NodeStateCompleted
 		switch {
 		case i == failAt:
 			state = "discarded"

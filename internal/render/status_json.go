@@ -164,7 +164,7 @@ func NewStatusDoc(t *Tree, nodes []*flow.NodeInfo, now time.Time) StatusDoc {
 			parents = []string{}
 		}
 		doc.Nodes = append(doc.Nodes, NodeDoc{
-			NodeID: n.NodeID, JobID: n.JobID, Kind: n.Kind, State: n.State,
+			NodeID: n.NodeID, JobID: n.JobID, Kind: n.Kind, State: string(n.State),
 			Attempt: n.Attempt, MaxAttempts: n.MaxAttempts, Parents: parents, Waiting: n.Waiting,
 			LastError: n.LastError, Output: n.Output, AttemptedAt: n.AttemptedAt, FinalizedAt: n.FinalizedAt,
 			ChildRunID: n.ChildRunID,
@@ -173,7 +173,7 @@ func NewStatusDoc(t *Tree, nodes []*flow.NodeInfo, now time.Time) StatusDoc {
 	for _, n := range t.rows {
 		doc.Tree = append(doc.Tree, TreeNodeDoc{
 			Path: n.Path, RunID: n.RunID, Depth: n.Depth, RunState: string(n.RunState),
-			NodeID: n.NodeID, JobID: n.JobID, Kind: n.Kind, State: n.State, Attempt: n.Attempt,
+			NodeID: n.NodeID, JobID: n.JobID, Kind: n.Kind, State: string(n.State), Attempt: n.Attempt,
 			ChildRunID: n.ChildRunID, LastError: n.LastError, Output: n.Output,
 		})
 	}

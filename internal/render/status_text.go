@@ -207,7 +207,7 @@ func (t *Tree) layoutRun(r *treeRun, level int, v View, budget int, lines *[]tre
 		below := map[string]int{}
 		runs := 0
 		for _, n := range hidden {
-			counts[n.State]++
+			counts[string(n.State)]++
 			if ch := t.child(n); ch != nil {
 				runs += 1 + ch.belowRuns
 				addCounts(below, ch.counts)
@@ -283,7 +283,7 @@ func writeTreeLines(w io.Writer, lines []treeLine, width int) error {
 		}
 		idW = max(idW, min(maxIDWidth, l.level*indent+utf8.RuneCountInString(Clean(l.node.NodeID))))
 		kindW = max(kindW, min(maxKindWidth, utf8.RuneCountInString(Clean(orDash(l.node.Kind)))))
-		stateW = max(stateW, utf8.RuneCountInString(Clean(l.node.State)))
+		stateW = max(stateW, utf8.RuneCountInString(Clean(string(l.node.State))))
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s  %s  %s  %s\n", pad("NODE", idW), pad("KIND", kindW), pad("STATE", stateW), "CHILD RUN / ERROR / OUTPUT")
@@ -293,7 +293,7 @@ func writeTreeLines(w io.Writer, lines []treeLine, width int) error {
 		if l.node == nil {
 			line = fitLine(prefix+Clean(l.note), width)
 		} else {
-			start := fmt.Sprintf("%s  %s  %s", pad(prefix+Clean(l.node.NodeID), idW), pad(Clean(orDash(l.node.Kind)), kindW), pad(Clean(l.node.State), stateW))
+			start := fmt.Sprintf("%s  %s  %s", pad(prefix+Clean(l.node.NodeID), idW), pad(Clean(orDash(l.node.Kind)), kindW), pad(Clean(string(l.node.State)), stateW))
 			if l.detail == "" {
 				line = strings.TrimRight(start, " ")
 			} else {

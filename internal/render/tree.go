@@ -54,7 +54,7 @@ func NewTree(run *flow.Run, rows []*flow.TreeNode) *Tree {
 	for _, n := range rows {
 		r := t.addRun(n.RunID, n.Depth, n.RunState)
 		r.nodes = append(r.nodes, n)
-		r.counts[n.State]++
+		r.counts[string(n.State)]++
 		if n.ChildRunID != nil {
 			parentOf[*n.ChildRunID] = n
 		}

@@ -25,9 +25,22 @@ const (
 )
 
 // RiverConfig returns a river.Config for working flow nodes on pool: the
-// "default" queue with [DefaultMaxWorkers], htdag's fetch settings, and the
-// flow [Middleware] installed. Adjust the fields before river.NewClient.
+// "default" queue with [DefaultMaxWorkers], htdag's fetch settings
+// ([DefaultFetchCooldown], [DefaultFetchPollInterval]), the flow
+// [Middleware] installed, and workers with flow's own kinds added: the
+// [StartWorker] for flow.start jobs (kept if workers already has a worker for
+// that kind). A nil workers is a new river.Workers holding only those. Adjust
+// the fields before river.NewClient.
+//
+// Building a river.Config by hand instead, install [NewMiddleware]'s
+// middleware and add river.AddWorker(workers, &flow.StartWorker{}) yourself.
 func RiverConfig(pool *pgxpool.Pool, workers *river.Workers) *river.Config {
+	if workers == nil {
+		workers = river.NewWorkers()
+	}
+	// The only error is a worker already registered for the kind: the
+	// caller's own choice, kept.
+	_ = river.AddWorkerSafely(workers, &StartWorker{})
 	return &river.Config{
 		FetchCooldown:     DefaultFetchCooldown,
 		FetchPollInterval: DefaultFetchPollInterval,

@@ -41,7 +41,7 @@ func (a *StartArgs) UnmarshalJSON(b []byte) error {
 // completion transaction (so the job completes if and only if the run
 // exists) and records {"run_id": N} as the job's output. An invalid spec
 // cancels the job with the validation error and starts nothing. It needs
-// [Middleware] (installed by [RiverConfig]); jobs.Register registers it.
+// [Middleware]; [RiverConfig] installs both.
 type StartWorker struct {
 	river.WorkerDefaults[StartArgs]
 }

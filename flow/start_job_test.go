@@ -1,10 +1,13 @@
 package flow_test
 
 import (
+	"context"
 	"encoding/json"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/riverqueue/river"
 	"github.com/stretchr/testify/require"
 
 	"github.com/htdag/htdag/flow"
@@ -97,4 +100,53 @@ func TestStartJobFromRiverClient(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal(output, &out))
 	require.Equal(t, flow.RunStateCompleted, b.wait(t, out.RunID).State)
+}
+
+// ownStartWorker stands in for an application's own flow.start worker.
+type ownStartWorker struct {
+	river.WorkerDefaults[flow.StartArgs]
+	works atomic.Int64
+}
+
+func (w *ownStartWorker) Work(context.Context, *river.Job[flow.StartArgs]) error {
+	w.works.Add(1)
+	return nil
+}
+
+// flow.RiverConfig registers the flow.start worker itself, even with no
+// workers given; a flow.start worker the application registered first is
+// kept.
+func TestRiverConfigRegistersTheStartWorker(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	config := flow.RiverConfig(b.pool, nil)
+	config.Logger = riverLogger
+	config.TestOnly = true
+	startRiverClient(t, b.pool, config)
+
+	// The run's node goes to a queue no one works: only the start is tested.
+	jobID := insertStartJob(t, b, `{"name": "started", "queue": "elsewhere", "nodes": [{"id": "a", "kind": "noop"}]}`)
+	state, output, _ := waitJobFinal(t, b, jobID)
+	require.Equal(t, "completed", state)
+	var out struct {
+		RunID int64 `json:"run_id"`
+	}
+	require.NoError(t, json.Unmarshal(output, &out))
+	require.Equal(t, "started", b.getRun(t, out.RunID).Name)
+
+	other := setup(t)
+	own := &ownStartWorker{}
+	workers := river.NewWorkers()
+	river.AddWorker(workers, own)
+	config = flow.RiverConfig(other.pool, workers)
+	config.Logger = riverLogger
+	config.TestOnly = true
+	startRiverClient(t, other.pool, config)
+	jobID = insertStartJob(t, other, `{"nodes": [{"id": "a", "kind": "noop"}]}`)
+	state, _, _ = waitJobFinal(t, other, jobID)
+	require.Equal(t, "completed", state)
+	require.EqualValues(t, 1, own.works.Load(), "the application's worker ran, not flow's")
+	var runs int
+	require.NoError(t, other.pool.QueryRow(other.ctx, "SELECT count(*) FROM flow.run").Scan(&runs))
+	require.Zero(t, runs)
 }

@@ -126,8 +126,8 @@ func (*FailWorker) Work(ctx context.Context, job *river.Job[FailArgs]) error {
 	return flow.SetOutput(ctx, map[string]int{"attempts": job.Attempt})
 }
 
-// Register adds the built-in kinds to workers, and flow.start (the
-// River-client door: a job whose args are a workflow spec starts that run).
+// Register adds the built-in kinds to workers. flow's own kind (flow.start)
+// is added by flow.RiverConfig, not here.
 func Register(workers *river.Workers) {
 	river.AddWorker(workers, &NoopWorker{})
 	river.AddWorker(workers, &SleepWorker{})
@@ -136,5 +136,4 @@ func Register(workers *river.Workers) {
 	river.AddWorker(workers, &ItemsWorker{})
 	river.AddWorker(workers, &DecomposeWorker{})
 	river.AddWorker(workers, &SumWorker{})
-	river.AddWorker(workers, &flow.StartWorker{})
 }

@@ -19,16 +19,20 @@ type Config struct {
 	MaxNodes int
 }
 
-// Client starts, reads and waits for runs. It holds no run state; it is safe
-// for concurrent use.
+// Client starts, reads, cancels, retries and waits for runs. It holds no run
+// state, and while no one waits it holds no connection either (see
+// [Client.Wait]); it is safe for concurrent use. Make one per pool and share
+// it: its waiters share one LISTEN connection.
 type Client struct {
-	pool   *pgxpool.Pool
-	config Config
+	pool     *pgxpool.Pool
+	config   Config
+	listener *runListener
 }
 
-// NewClient returns a client on pool. config may be nil.
+// NewClient returns a client on pool. config may be nil (every field at its
+// default).
 func NewClient(pool *pgxpool.Pool, config *Config) *Client {
-	c := &Client{pool: pool}
+	c := &Client{pool: pool, listener: newRunListener(pool)}
 	if config != nil {
 		c.config = *config
 	}

@@ -20,5 +20,7 @@
 //   - Inside a node's Work: [SetOutput] records its output, [InTx] adds
 //     writes that commit together with the completion, [Inputs] reads the
 //     run input and the parents' outputs in one query.
-//   - [Client.Wait] waits for a run to finish using LISTEN (pgxlisten).
+//   - [Client.Wait] and [Client.WaitMany] wait for runs to finish; every
+//     waiter of a Client shares one LISTEN connection (pgxlisten), held only
+//     while someone waits.
 package flow

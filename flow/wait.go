@@ -2,90 +2,63 @@ package flow
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgxlisten"
+	"slices"
 )
 
 // RunFinishedChannel is the channel on which the database announces every
 // finished run, with payload {"run_id": N, "state": "completed"|"failed"|"cancelled"}.
 const RunFinishedChannel = "flow_run_finished"
 
-// Wait blocks until the run has finished, then returns it (state and output).
-// It LISTENs on [RunFinishedChannel] through pgxlisten and reads the run once
-// the listen is in place, so a run that finished before the call returns at
-// once. It returns ctx's error when ctx ends first.
+// Wait blocks until the run has finished (completed, failed or cancelled),
+// then returns it, output included. A run that had finished before the call
+// returns at once. It returns ctx's error when ctx ends first, an error
+// wrapping [ErrRunNotFound] for an unknown run, and a read's error (the run
+// is read on the client's pool) as soon as one fails.
+//
+// Every Wait and [Client.WaitMany] of a Client shares one LISTEN on
+// [RunFinishedChannel] through pgxlisten, on a connection taken from the
+// pool (and no longer counted by it): however many goroutines wait, the
+// Client holds at most one such connection. It is opened by the first
+// waiter and closed when the last one returns, so an idle Client holds
+// none, and the Client needs no Close. When the connection drops, the
+// listener connects again (every 0.5 s until it can) and then reads every
+// run still waited for, so a finish whose notification was lost with the
+// connection is still seen.
 func (c *Client) Wait(ctx context.Context, runID int64) (*Run, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-
-	found := make(chan *Run, 1)
-	failed := make(chan error, 1)
-	h := &waitHandler{runID: runID, found: found, failed: failed}
-	listener := &pgxlisten.Listener{
-		Connect: func(ctx context.Context) (*pgx.Conn, error) {
-			conn, err := c.pool.Acquire(ctx)
-			if err != nil {
-				return nil, err
-			}
-			return conn.Hijack(), nil
-		},
-		ReconnectDelay: 500e6, // 0.5 s
+	runs, err := c.WaitMany(ctx, []int64{runID})
+	if err != nil {
+		return nil, err
 	}
-	listener.Handle(RunFinishedChannel, h)
-	go func() { _ = listener.Listen(ctx) }()
+	return runs[0], nil
+}
+
+// WaitMany blocks until every run of runIDs has finished, then returns them
+// in the order of runIDs (an id given twice gets the same *Run twice). It is
+// [Client.Wait] for many runs at once: one registration, and runs read in
+// batches, instead of a call and a read per run. It returns an error as soon
+// as one run is unknown or a read fails, and ctx's error when ctx ends
+// first. A run that ends failed or cancelled is returned like a completed
+// one: check each run's State.
+func (c *Client) WaitMany(ctx context.Context, runIDs []int64) ([]*Run, error) {
+	if len(runIDs) == 0 {
+		return []*Run{}, nil
+	}
+	ids := slices.Clone(runIDs)
+	slices.Sort(ids)
+	w := c.listener.add(slices.Compact(ids))
+	defer c.listener.remove(w)
 
 	select {
-	case r := <-found:
-		return r, nil
-	case err := <-failed:
-		return nil, err
+	case <-w.done:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-}
-
-type waitHandler struct {
-	runID  int64
-	found  chan<- *Run
-	failed chan<- error
-}
-
-// HandleBacklog runs after every (re)LISTEN: a run that finished while nobody
-// listened is found here.
-func (h *waitHandler) HandleBacklog(ctx context.Context, _ string, conn *pgx.Conn) error {
-	return h.check(ctx, conn)
-}
-
-func (h *waitHandler) HandleNotification(ctx context.Context, n *pgconn.Notification, conn *pgx.Conn) error {
-	var msg struct {
-		RunID int64 `json:"run_id"`
+	if w.err != nil {
+		return nil, w.err
 	}
-	if err := json.Unmarshal([]byte(n.Payload), &msg); err != nil || msg.RunID != h.runID {
-		return nil //nolint:nilerr // another run's notification, or not ours to read
+	out := make([]*Run, len(runIDs))
+	for i, id := range runIDs {
+		out[i] = w.runs[id]
 	}
-	return h.check(ctx, conn)
-}
-
-// check reads the run and delivers it once finished. Any error ends the
-// Wait: pgxlisten would only log it and Wait would hang until ctx ends.
-func (h *waitHandler) check(ctx context.Context, conn *pgx.Conn) error {
-	run, err := getRun(ctx, conn, h.runID)
-	if err != nil {
-		select {
-		case h.failed <- fmt.Errorf("run %d: %w", h.runID, err):
-		default:
-		}
-		return nil
-	}
-	if run.State.Finished() {
-		select {
-		case h.found <- run:
-		default:
-		}
-	}
-	return nil
+	return out, nil
 }

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,8 +19,8 @@ import (
 	"github.com/htdag/htdag/jobs"
 )
 
-// Watchdog: completion is detected by LISTEN (flow shapes) or River's event
-// subscription (baseline); a cheap count every tick only reports progress and
+// Watchdog: completion is detected by Client.WaitMany (flow shapes) or River's
+// event subscription (baseline); a cheap count every tick only reports progress and
 // catches a shape that stopped moving.
 const (
 	watchTickFull  = 5 * time.Second
@@ -231,20 +230,9 @@ func (sr *shapeRun) runPlain(ctx context.Context) (time.Time, error) {
 	return t0, nil
 }
 
-// runFlow starts the shape's runs and waits until each is announced on
-// flow_run_finished. It returns the time just before the first start.
+// runFlow starts the shape's runs and waits until each has finished
+// (Client.WaitMany). It returns the time just before the first start.
 func (sr *shapeRun) runFlow(ctx context.Context) (time.Time, error) {
-	lctx, stopListen := context.WithCancel(ctx)
-	finished, listenErr, closeListener, err := listenRunFinished(lctx, sr.pool)
-	if err != nil {
-		stopListen()
-		return time.Time{}, err
-	}
-	defer func() {
-		stopListen()
-		closeListener()
-	}()
-
 	if err := sr.client.Start(ctx); err != nil {
 		return time.Time{}, fmt.Errorf("starting River: %w", err)
 	}
@@ -256,35 +244,38 @@ func (sr *shapeRun) runFlow(ctx context.Context) (time.Time, error) {
 		return t0, err
 	}
 	sr.res.InsertTime = time.Since(t0)
-	// Child runs announce their end on the same channel: count the top runs.
-	top := make(map[int64]bool, len(ids))
-	for _, id := range ids {
-		top[id] = true
-	}
 	sr.logf("inserted %d run(s), %d nodes, in %s", len(sr.w.specs), sr.w.nodes, fmtDur(sr.res.InsertTime))
 
 	w := sr.newWatchdog(ctx)
 	defer w.stop()
-	want := len(sr.w.specs)
-	for sr.res.RunsCompleted < want {
-		select {
-		case msg := <-finished:
-			if !top[msg.RunID] {
-				continue
-			}
-			if msg.State != string(flow.RunStateCompleted) {
-				return t0, fmt.Errorf("run %d finished %s, not completed: %s", msg.RunID, msg.State, sr.stateSummary(ctx))
-			}
-			sr.res.RunsCompleted++
-		case err := <-listenErr:
-			return t0, fmt.Errorf("listening on %s: %w", flow.RunFinishedChannel, err)
-		case err := <-w.failed:
-			return t0, err
-		case <-ctx.Done():
-			return t0, ctx.Err()
-		}
+	wctx, stopWaiting := context.WithCancel(ctx)
+	defer stopWaiting()
+	type waited struct {
+		runs []*flow.Run
+		err  error
 	}
-	return t0, nil
+	done := make(chan waited, 1)
+	go func() {
+		runs, err := fc.WaitMany(wctx, ids)
+		done <- waited{runs, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			return t0, fmt.Errorf("waiting for the runs: %w", r.err)
+		}
+		for _, run := range r.runs {
+			if run.State != flow.RunStateCompleted {
+				return t0, fmt.Errorf("run %d finished %s, not completed: %s", run.ID, run.State, sr.stateSummary(ctx))
+			}
+		}
+		sr.res.RunsCompleted = len(r.runs)
+		return t0, nil
+	case err := <-w.failed:
+		return t0, err
+	case <-ctx.Done():
+		return t0, ctx.Err()
+	}
 }
 
 // startAll starts every spec, from n goroutines at once, batch specs per
@@ -345,57 +336,6 @@ func startAll(ctx context.Context, fc *flow.Client, raws [][]byte, n, batch int)
 	}
 	wg.Wait()
 	return ids, first
-}
-
-type runFinished struct {
-	RunID int64  `json:"run_id"`
-	State string `json:"state"`
-}
-
-// listenRunFinished LISTENs on flow_run_finished on a connection of its own
-// (outside the pool) and delivers every notification until ctx ends. Call
-// closeFn after cancelling ctx.
-func listenRunFinished(ctx context.Context, pool *pgxpool.Pool) (<-chan runFinished, <-chan error, func(), error) {
-	conn, err := pgx.ConnectConfig(ctx, pool.Config().ConnConfig.Copy())
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("listener connection: %w", err)
-	}
-	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{flow.RunFinishedChannel}.Sanitize()); err != nil {
-		_ = conn.Close(context.Background())
-		return nil, nil, nil, fmt.Errorf("LISTEN: %w", err)
-	}
-	out := make(chan runFinished, 4096)
-	errc := make(chan error, 1)
-	exited := make(chan struct{})
-	go func() {
-		defer close(exited)
-		for {
-			n, err := conn.WaitForNotification(ctx)
-			if err != nil {
-				if ctx.Err() == nil {
-					errc <- err
-				}
-				return
-			}
-			var msg runFinished
-			if err := json.Unmarshal([]byte(n.Payload), &msg); err != nil {
-				errc <- fmt.Errorf("bad payload %q: %w", n.Payload, err)
-				return
-			}
-			select {
-			case out <- msg:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	closeFn := func() {
-		<-exited
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = conn.Close(ctx)
-	}
-	return out, errc, closeFn, nil
 }
 
 // watchdog counts finalized jobs every tick, prints progress and fails the

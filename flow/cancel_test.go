@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/htdag/htdag/flow"
+	"github.com/htdag/htdag/flowtest"
 	"github.com/htdag/htdag/jobs"
 )
 
@@ -39,7 +40,7 @@ func TestCancelRunWithRunningNode(t *testing.T) {
 	require.Equal(t, flow.RunStateCancelled, run.State)
 	require.NotNil(t, run.CancelledAt)
 	require.Equal(t, map[string]string{"g": "cancelled", "c": "cancelled", "d": "cancelled", "later": "cancelled"}, b.states(t, runID))
-	assertInvariants(t, b.ctx, b.pool, runID)
+	flowtest.RequireInvariants(b.ctx, t, b.pool, runID)
 }
 
 // With nothing running, the run is cancelled in flow.cancel's own transaction,
@@ -59,7 +60,7 @@ func TestCancelFromSQLWithNothingRunning(t *testing.T) {
 	require.Equal(t, 2, run.Failed)
 	require.Equal(t, map[string]string{"a": "cancelled", "b": "cancelled"}, b.states(t, runID))
 	require.Contains(t, b.nodes(t, runID)["a"].LastError, "was cancelled")
-	assertInvariants(t, b.ctx, b.pool, runID)
+	flowtest.RequireInvariants(b.ctx, t, b.pool, runID)
 }
 
 // Cancelling a finished run changes nothing and says so; an unknown run is

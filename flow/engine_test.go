@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/htdag/htdag/flow"
+	"github.com/htdag/htdag/flowtest"
 	"github.com/htdag/htdag/jobs"
 )
 
@@ -59,7 +60,7 @@ func TestEngineChainOf50(t *testing.T) {
 	// statement's result and counted it.
 	require.Eventually(t, func() bool { return mw.Stats().Completions == int64(n) }, 10*time.Second, time.Millisecond,
 		"completer stats: %+v", mw.Stats())
-	assertInvariants(t, b.ctx, b.pool, runID)
+	flowtest.RequireInvariants(b.ctx, t, b.pool, runID)
 }
 
 func TestEngineDiamond(t *testing.T) {
@@ -100,7 +101,7 @@ func TestEngineDiamond(t *testing.T) {
 	require.NoError(t, json.Unmarshal(run.Output, &raw))
 	require.JSONEq(t, string(nodes["d"].Output), string(raw["d"]))
 
-	assertInvariants(t, b.ctx, b.pool, runID)
+	flowtest.RequireInvariants(b.ctx, t, b.pool, runID)
 }
 
 // 1 -> 1000 -> 1, worked by three River clients at once, each on its own
@@ -116,13 +117,10 @@ func TestEngineFanOutFanInThreeClients(t *testing.T) {
 	var mws []*flow.Middleware
 	for range 3 {
 		pool := b.newPool(t, 6)
-		workers := newRiverWorkers(tw)
-		config := flow.RiverConfig(pool, workers)
-		config.Logger = riverLogger
-		config.TestOnly = true
+		config := riverConfig(pool, tw)
 		config.Queues["default"] = riverQueue(100)
-		mws = append(mws, config.Middleware[0].(*flow.Middleware))
-		startRiverClient(t, pool, config)
+		mws = append(mws, middleware(t, config))
+		flowtest.StartRiver(t, pool, config)
 	}
 
 	const width = 1000
@@ -175,7 +173,7 @@ func TestEngineFanOutFanInThreeClients(t *testing.T) {
 	}
 	require.GreaterOrEqual(t, busy, 2, "the fan-out was worked by more than one client")
 
-	assertInvariants(t, b.ctx, b.pool, runID)
+	flowtest.RequireInvariants(b.ctx, t, b.pool, runID)
 }
 
 // River's own completer (a client without htdag's middleware) completes
@@ -210,7 +208,7 @@ func TestCompletionByRiverBatchCompleter(t *testing.T) {
 	require.JSONEq(t, `{"last": true}`, string(out["sink"].Args))
 	require.Empty(t, out["sink"].Node)
 
-	assertInvariants(t, b.ctx, b.pool, runID)
+	flowtest.RequireInvariants(b.ctx, t, b.pool, runID)
 }
 
 // A psql user completing jobs by hand releases children exactly as workers
@@ -232,7 +230,7 @@ func TestCompletionByManualUpdate(t *testing.T) {
 	require.Equal(t, flow.RunStateRunning, run.State)
 	require.Equal(t, 3, run.Unfinished)
 	require.NotNil(t, run.StartedAt)
-	assertInvariants(t, b.ctx, b.pool, runID)
+	flowtest.RequireInvariants(b.ctx, t, b.pool, runID)
 
 	b.complete(t, runID, "a") // completed -> completed
 	require.Equal(t, map[string]string{"a": "completed", "b": "available", "c": "available", "d": "pending"}, b.states(t, runID))
@@ -244,13 +242,13 @@ func TestCompletionByManualUpdate(t *testing.T) {
 	require.Zero(t, nodes["b"].Waiting)
 	require.Zero(t, nodes["c"].Waiting)
 	require.Equal(t, 2, nodes["d"].Waiting)
-	assertInvariants(t, b.ctx, b.pool, runID)
+	flowtest.RequireInvariants(b.ctx, t, b.pool, runID)
 
 	// Both parents of d in one statement.
 	b.complete(t, runID, "b", "c")
 	require.Equal(t, "available", b.states(t, runID)["d"])
 	require.Equal(t, 1, b.getRun(t, runID).Unfinished)
-	assertInvariants(t, b.ctx, b.pool, runID)
+	flowtest.RequireInvariants(b.ctx, t, b.pool, runID)
 
 	b.complete(t, runID, "d")
 	run = b.getRun(t, runID)
@@ -258,7 +256,7 @@ func TestCompletionByManualUpdate(t *testing.T) {
 	require.Zero(t, run.Unfinished)
 	require.NotNil(t, run.FinishedAt)
 	require.JSONEq(t, `{"d": null}`, string(run.Output))
-	assertInvariants(t, b.ctx, b.pool, runID)
+	flowtest.RequireInvariants(b.ctx, t, b.pool, runID)
 }
 
 // A node's InTx write commits in the same transaction as its completion.
@@ -287,7 +285,7 @@ func TestInTxWriteCommitsWithCompletion(t *testing.T) {
 	require.Equal(t, b.jobID(t, runID, "x"), jobID)
 	require.Equal(t, 1, attempt)
 	require.True(t, sameTx, "the InTx write and the node's completion were committed by different transactions")
-	assertInvariants(t, b.ctx, b.pool, runID)
+	flowtest.RequireInvariants(b.ctx, t, b.pool, runID)
 }
 
 // A failing InTx function rolls back its write and fails the attempt; River
@@ -327,7 +325,7 @@ func TestInTxErrorRollsBackAndRetries(t *testing.T) {
 	require.Equal(t, 1, x2.Errors)
 	require.Contains(t, x2.LastError, `node "x": completion transaction`)
 	require.Contains(t, x2.LastError, errIntx.Error())
-	assertInvariants(t, b.ctx, b.pool, runID)
+	flowtest.RequireInvariants(b.ctx, t, b.pool, runID)
 }
 
 // rescuedArgs is a node whose job stops being 'running' while it works, as
@@ -367,11 +365,9 @@ func TestInTxWriteNotCommittedWhenJobNoLongerRunning(t *testing.T) {
 
 	workers := newRiverWorkers(newTestWorkers())
 	river.AddWorker(workers, &rescuedWorker{pool: b.pool})
-	config := flow.RiverConfig(b.pool, workers)
-	config.Logger = riverLogger
-	config.TestOnly = true
-	mw := config.Middleware[0].(*flow.Middleware)
-	startRiverClient(t, b.pool, config)
+	config := flowtest.RiverConfig(b.pool, workers)
+	mw := middleware(t, config)
+	flowtest.StartRiver(t, b.pool, config)
 
 	w := flow.New("rescued")
 	x := w.Add("x", rescuedArgs{})
@@ -386,7 +382,7 @@ func TestInTxWriteNotCommittedWhenJobNoLongerRunning(t *testing.T) {
 	require.NoError(t, b.pool.QueryRow(b.ctx, "SELECT count(*) FROM intx_log").Scan(&rows))
 	require.Zero(t, rows, "x's InTx write committed although x was not completed")
 	require.Equal(t, map[string]string{"x": "retryable", "after": "pending"}, b.states(t, runID))
-	assertInvariants(t, b.ctx, b.pool, runID)
+	flowtest.RequireInvariants(b.ctx, t, b.pool, runID)
 }
 
 // Nodes may be listed before the nodes they depend on, so job ids need not
@@ -409,7 +405,7 @@ func TestEngineSpecOrderNotTopological(t *testing.T) {
 	var out map[string]jobs.EchoOutput
 	require.NoError(t, json.Unmarshal(run.Output, &out))
 	require.Len(t, out["d"].Parents, 2)
-	assertInvariants(t, b.ctx, b.pool, runID)
+	flowtest.RequireInvariants(b.ctx, t, b.pool, runID)
 }
 
 // A dependency listed twice is one edge: the child waits for it once.
@@ -424,7 +420,7 @@ func TestStartDuplicateDepIsOneEdge(t *testing.T) {
 
 	b.complete(t, runID, "a")
 	require.Equal(t, "available", b.states(t, runID)["b"])
-	assertInvariants(t, b.ctx, b.pool, runID)
+	flowtest.RequireInvariants(b.ctx, t, b.pool, runID)
 }
 
 // A released child whose "at" is still ahead becomes scheduled, not
@@ -446,7 +442,7 @@ func TestReleaseRespectsAt(t *testing.T) {
 	b.complete(t, runID, "a")
 	require.Equal(t, map[string]string{"a": "completed", "later": "scheduled", "now": "available", "root-later": "scheduled"},
 		b.states(t, runID))
-	assertInvariants(t, b.ctx, b.pool, runID)
+	flowtest.RequireInvariants(b.ctx, t, b.pool, runID)
 }
 
 // Many runs worked at once: grouped completions then complete nodes of
@@ -484,7 +480,7 @@ func TestEngineManyRunsAtOnce(t *testing.T) {
 		require.NoError(t, json.Unmarshal(run.Output, &out))
 		require.JSONEq(t, fmt.Sprint(i), string(out["z"].Input), "run %d saw another run's input", i)
 		require.Len(t, out["z"].Parents, 10)
-		assertInvariants(t, b.ctx, b.pool, runID)
+		flowtest.RequireInvariants(b.ctx, t, b.pool, runID)
 	}
 	require.Eventually(t, func() bool { return mw.Stats().Completions == runs*12 }, 10*time.Second, time.Millisecond,
 		"completer stats: %+v", mw.Stats())

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/htdag/htdag/flow"
+	"github.com/htdag/htdag/flowtest"
 	"github.com/htdag/htdag/jobs"
 )
 
@@ -61,7 +62,7 @@ func TestFailureDiscardedNodeCancelsDescendants(t *testing.T) {
 
 	// The run's output holds the completed sinks only.
 	require.JSONEq(t, `{"t": null, "r": null}`, string(run.Output))
-	assertInvariants(t, b.ctx, b.pool, runID)
+	flowtest.RequireInvariants(b.ctx, t, b.pool, runID)
 }
 
 // A pending node cancelled through River's JobCancel takes its descendants
@@ -87,14 +88,14 @@ func TestFailurePendingNodeCancelledByJobCancel(t *testing.T) {
 	require.False(t, run.State.Finished())
 	require.Equal(t, 2, run.Unfinished)
 	require.Equal(t, 2, run.Failed)
-	assertInvariants(t, b.ctx, b.pool, runID)
+	flowtest.RequireInvariants(b.ctx, t, b.pool, runID)
 
 	startRiver(t, b.pool, newTestWorkers())
 	run = b.wait(t, runID)
 	require.Equal(t, flow.RunStateFailed, run.State)
 	require.Equal(t, 2, run.Failed)
 	require.Equal(t, map[string]string{"a": "completed", "b": "cancelled", "c": "cancelled", "e": "completed"}, b.states(t, runID))
-	assertInvariants(t, b.ctx, b.pool, runID)
+	flowtest.RequireInvariants(b.ctx, t, b.pool, runID)
 }
 
 // A running node cancelled through River's JobCancel ends cancelled when its
@@ -122,7 +123,7 @@ func TestFailureRunningNodeCancelledByJobCancel(t *testing.T) {
 	require.Equal(t, 2, run.Failed)
 	require.Equal(t, map[string]string{"g": "cancelled", "c": "cancelled", "other": "completed"}, b.states(t, runID))
 	require.Equal(t, upstreamError, b.nodes(t, runID)["c"].LastError)
-	assertInvariants(t, b.ctx, b.pool, runID)
+	flowtest.RequireInvariants(b.ctx, t, b.pool, runID)
 }
 
 // A node that fails and then succeeds on a retry completes, releases its
@@ -148,7 +149,7 @@ func TestFailureRetriedNodeCompletesRun(t *testing.T) {
 	require.Equal(t, 1, nodes["f"].Errors)
 	require.JSONEq(t, `{"attempts": 2}`, string(nodes["f"].Output))
 	require.Equal(t, "completed", nodes["after"].State)
-	assertInvariants(t, b.ctx, b.pool, runID)
+	flowtest.RequireInvariants(b.ctx, t, b.pool, runID)
 }
 
 // Deleting an unfinished node's job (River's JobDelete, River UI, or DELETE
@@ -168,7 +169,7 @@ func TestJobDeleteOfUnfinishedNodeIsRefused(t *testing.T) {
 
 	b.complete(t, runID, "a")
 	require.Equal(t, "available", b.states(t, runID)["b"])
-	assertInvariants(t, b.ctx, b.pool, runID)
+	flowtest.RequireInvariants(b.ctx, t, b.pool, runID)
 }
 
 // River's JobRetry on a node the trigger cancelled (because its parent
@@ -190,5 +191,5 @@ func TestJobRetryOfNodeWithUnfinishedParentIsRefused(t *testing.T) {
 	require.ErrorContains(t, err, `node "b" of run`)
 	require.ErrorContains(t, err, "1 of its parents have not completed")
 	require.Equal(t, "cancelled", b.states(t, runID)["b"])
-	assertInvariants(t, b.ctx, b.pool, runID)
+	flowtest.RequireInvariants(b.ctx, t, b.pool, runID)
 }

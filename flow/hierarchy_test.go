@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/htdag/htdag/flow"
+	"github.com/htdag/htdag/flowtest"
 	"github.com/htdag/htdag/jobs"
 )
 
@@ -162,7 +163,7 @@ func TestThreeLevelRunWithMapAndExpansion(t *testing.T) {
 	require.NoError(t, err)
 	run := b.wait(t, runID)
 	require.Equal(t, flow.RunStateCompleted, run.State)
-	assertTreeInvariants(t, b.ctx, b.pool, runID)
+	flowtest.RequireTreeInvariants(b.ctx, t, b.pool, runID)
 
 	tree := b.treeByPath(t, runID)
 	require.Len(t, tree, 2+3+100+1, "top run, sub's run, the map's run, element 42's expansion")
@@ -244,7 +245,7 @@ func TestFailureThreeLevelsDownThenRetry(t *testing.T) {
 	require.NoError(t, err)
 	run := b.wait(t, runID)
 	require.Equal(t, flow.RunStateFailed, run.State)
-	assertTreeInvariants(t, b.ctx, b.pool, runID)
+	flowtest.RequireTreeInvariants(b.ctx, t, b.pool, runID)
 
 	tree := b.treeByPath(t, runID)
 	require.Equal(t, flow.NodeStateDiscarded, tree["sub/m/3"].State)
@@ -269,7 +270,7 @@ func TestFailureThreeLevelsDownThenRetry(t *testing.T) {
 	require.Equal(t, 4, reset, "sub/m/3, sub/m, sub and after")
 	run = b.wait(t, runID)
 	require.Equal(t, flow.RunStateCompleted, run.State)
-	assertTreeInvariants(t, b.ctx, b.pool, runID)
+	flowtest.RequireTreeInvariants(b.ctx, t, b.pool, runID)
 
 	tree = b.treeByPath(t, runID)
 	require.JSONEq(t, `[0, 1, 4, 9, 16]`, string(tree["sub/m"].Output))
@@ -310,7 +311,7 @@ func TestCancelCancelsTheWholeTree(t *testing.T) {
 	// The running gate stops through River's cancel; wait for its run too.
 	gateRun := tree["sub/deeper/gate"].RunID
 	require.Equal(t, flow.RunStateCancelled, b.wait(t, gateRun).State)
-	assertTreeInvariants(t, b.ctx, b.pool, runID)
+	flowtest.RequireTreeInvariants(b.ctx, t, b.pool, runID)
 
 	tree = b.treeByPath(t, runID)
 	for path, n := range tree {
@@ -335,7 +336,7 @@ func TestMapOverEmptyAndNonArray(t *testing.T) {
 	runID, err := b.flow.Start(b.ctx, empty)
 	require.NoError(t, err)
 	require.Equal(t, flow.RunStateCompleted, b.wait(t, runID).State)
-	assertTreeInvariants(t, b.ctx, b.pool, runID)
+	flowtest.RequireTreeInvariants(b.ctx, t, b.pool, runID)
 	tree := b.treeByPath(t, runID)
 	require.JSONEq(t, `[]`, string(tree["m"].Output))
 	require.Nil(t, tree["m"].ChildRunID, "nothing to run, no child run")
@@ -348,7 +349,7 @@ func TestMapOverEmptyAndNonArray(t *testing.T) {
 	runID, err = b.flow.Start(b.ctx, notArray)
 	require.NoError(t, err)
 	require.Equal(t, flow.RunStateFailed, b.wait(t, runID).State)
-	assertTreeInvariants(t, b.ctx, b.pool, runID)
+	flowtest.RequireTreeInvariants(b.ctx, t, b.pool, runID)
 	nodes := b.nodes(t, runID)
 	require.Equal(t, "discarded", nodes["m"].State)
 	require.Equal(t, `htdag: map node "m" cannot run: the output of node "gen" is not an array but object`, nodes["m"].LastError)
@@ -374,7 +375,7 @@ func TestMapOfMapAndMapOfWorkflow(t *testing.T) {
 	require.NoError(t, err)
 	run := b.wait(t, runID)
 	require.Equal(t, flow.RunStateCompleted, run.State)
-	assertTreeInvariants(t, b.ctx, b.pool, runID)
+	flowtest.RequireTreeInvariants(b.ctx, t, b.pool, runID)
 
 	require.JSONEq(t, `[0, 1, 16, 81, 256]`, string(mustField(t, run.Output, "m2")))
 	require.JSONEq(t, `[0, 1, 4, 9, 16]`, string(mustField(t, run.Output, "mw")))
@@ -445,7 +446,7 @@ func TestExpansionLimits(t *testing.T) {
 				b.wait(t, id)
 			}
 			require.NoError(t, rows.Err())
-			assertTreeInvariants(t, b.ctx, b.pool, runID)
+			flowtest.RequireTreeInvariants(b.ctx, t, b.pool, runID)
 
 			var refused []string
 			require.NoError(t, b.pool.QueryRow(b.ctx, `
@@ -524,7 +525,7 @@ func TestExpandFromSQL(t *testing.T) {
 		`SELECT flow.expand($1, '{"nodes": [{"id": "x", "kind": "noop"}, {"id": "y", "kind": "noop", "deps": ["x"]}], "output": "y"}')`, a).
 		Scan(&child))
 	require.Equal(t, map[string]string{"a": "pending", "b": "pending"}, b.states(t, runID))
-	assertTreeInvariants(t, b.ctx, b.pool, runID)
+	flowtest.RequireTreeInvariants(b.ctx, t, b.pool, runID)
 	var waitingFor int64
 	require.NoError(t, b.pool.QueryRow(b.ctx, "SELECT waiting_for_run FROM flow.blocked WHERE job_id = $1", a).Scan(&waitingFor))
 	require.Equal(t, child, waitingFor, "flow.blocked says what a parked node waits for")
@@ -550,7 +551,7 @@ func TestExpandFromSQL(t *testing.T) {
 	require.Equal(t, "completed", nodes["a"].State, "the child run completed, so did its node")
 	require.JSONEq(t, `9`, string(nodes["a"].Output), "with the child run's output node's output")
 	require.Equal(t, "available", nodes["b"].State, "and its child was released in the same transaction")
-	assertTreeInvariants(t, b.ctx, b.pool, runID)
+	flowtest.RequireTreeInvariants(b.ctx, t, b.pool, runID)
 
 	// A second expansion of the same node is refused.
 	_, err = b.pool.Exec(b.ctx, "UPDATE river_job SET state = 'running' WHERE id = $1", b.jobID(t, runID, "b"))
@@ -592,5 +593,5 @@ func TestCancelWhileExpanding(t *testing.T) {
 	require.NoError(t, b.pool.QueryRow(b.ctx,
 		"SELECT array_agg(DISTINCT state) FROM flow.run WHERE root_run_id = $1", runID).Scan(&states))
 	require.Equal(t, []string{"cancelled"}, states)
-	assertTreeChecked(t, b.ctx, b.pool, runID)
+	flowtest.RequireTreeChecked(b.ctx, t, b.pool, runID)
 }

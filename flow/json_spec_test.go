@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/htdag/htdag/flow"
+	"github.com/htdag/htdag/flowtest"
 )
 
 // expandJSONArgs is a node that expands into Spec, given as JSON text (kind
@@ -85,5 +86,5 @@ func TestExpandJSONSpec(t *testing.T) {
 	require.JSONEq(t, `[1, 2]`, string(nodes["good"].Output))
 	require.Equal(t, "cancelled", nodes["bad"].State)
 	require.Contains(t, nodes["bad"].LastError, `htdag: node "bad" cannot expand: invalid workflow spec: node "x" has unknown key "retries"`)
-	assertTreeInvariants(t, b.ctx, b.pool, runID)
+	flowtest.RequireTreeInvariants(b.ctx, t, b.pool, runID)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/htdag/htdag/flow"
+	"github.com/htdag/htdag/flowtest"
 )
 
 // With River's periodic fetch pushed an hour out, a run can only make progress
@@ -18,11 +19,9 @@ func TestNotifyWakesWorkersWithoutPolling(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 
-	config := flow.RiverConfig(b.pool, newRiverWorkers(newTestWorkers()))
-	config.Logger = riverLogger
-	config.TestOnly = true
+	config := riverConfig(b.pool, newTestWorkers())
 	config.FetchPollInterval = time.Hour
-	startRiverClient(t, b.pool, config)
+	flowtest.StartRiver(t, b.pool, config)
 
 	// A chain of 20 started from plain SQL, as a psql user would.
 	nodes := []string{`{"id": "s0", "kind": "noop"}`}
@@ -33,5 +32,5 @@ func TestNotifyWakesWorkersWithoutPolling(t *testing.T) {
 
 	run := b.wait(t, runID)
 	require.Equal(t, flow.RunStateCompleted, run.State, "a wake-up was lost and workers waited for the hourly poll")
-	assertInvariants(t, b.ctx, b.pool, runID)
+	flowtest.RequireInvariants(b.ctx, t, b.pool, runID)
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/htdag/htdag/flow"
+	"github.com/htdag/htdag/flowtest"
 )
 
 // cleanerSQL is what River's cleaner runs, in effect.
@@ -35,7 +36,7 @@ func TestCleanerLeavesRunsWhole(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, tag.RowsAffected())
 	require.Equal(t, map[string]string{"a": "completed", "b": "completed"}, b.states(t, runID))
-	assertInvariants(t, b.ctx, b.pool, runID)
+	flowtest.RequireInvariants(b.ctx, t, b.pool, runID)
 }
 
 // flow.delete_finished_runs deletes finished runs whole, older ones first,
@@ -65,7 +66,7 @@ func TestDeleteFinishedRunsWhole(t *testing.T) {
 	require.Equal(t, []int{1, 2, 2}, []int{runs, nodes, jobCount}, "only the unfinished run is left, whole")
 	_, err := b.flow.GetRun(b.ctx, done1)
 	require.ErrorIs(t, err, flow.ErrRunNotFound)
-	assertInvariants(t, b.ctx, b.pool, open)
+	flowtest.RequireInvariants(b.ctx, t, b.pool, open)
 }
 
 // Retention deletes a tree with its top run, once every run in it has
@@ -94,7 +95,7 @@ func TestDeleteFinishedRunsDeletesWholeTrees(t *testing.T) {
 		       (SELECT count(*) FROM flow.tree_count)`).
 		Scan(&runs, &nodes, &jobCount, &counts))
 	require.Equal(t, []int{2, 3, 3, 1}, []int{runs, nodes, jobCount, counts}, "only the open tree is left, whole")
-	assertTreeInvariants(t, b.ctx, b.pool, open)
+	flowtest.RequireTreeInvariants(b.ctx, t, b.pool, open)
 }
 
 // DeleteFinishedRunsTx deletes with its transaction: rolled back, the run is
@@ -112,7 +113,7 @@ func TestDeleteFinishedRunsTxFollowsItsTransaction(t *testing.T) {
 	require.Equal(t, 1, deleted)
 	require.NoError(t, tx.Rollback(b.ctx))
 	require.Equal(t, flow.RunStateCompleted, b.getRun(t, runID).State)
-	assertInvariants(t, b.ctx, b.pool, runID)
+	flowtest.RequireInvariants(b.ctx, t, b.pool, runID)
 
 	tx, err = b.pool.Begin(b.ctx)
 	require.NoError(t, err)

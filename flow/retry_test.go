@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/htdag/htdag/flow"
+	"github.com/htdag/htdag/flowtest"
 	"github.com/htdag/htdag/jobs"
 )
 
@@ -38,7 +39,7 @@ func TestRetryResumesFromTheFailureFrontier(t *testing.T) {
 	states := b.states(t, runID)
 	require.Equal(t, "discarded", states["m137"])
 	require.Equal(t, "cancelled", states["join"])
-	assertInvariants(t, b.ctx, b.pool, runID)
+	flowtest.RequireInvariants(b.ctx, t, b.pool, runID)
 
 	// Fix the node, then resume.
 	_, err = b.pool.Exec(b.ctx, `UPDATE river_job SET args = '{"times": 0}' WHERE id = $1`, b.jobID(t, runID, "m137"))
@@ -59,7 +60,7 @@ func TestRetryResumesFromTheFailureFrontier(t *testing.T) {
 		require.Equal(t, "completed", node.State, id)
 		require.Equal(t, 1, node.Attempt, "%s ran %d times (m137: once after its fresh budget)", id, node.Attempt)
 	}
-	assertInvariants(t, b.ctx, b.pool, runID)
+	flowtest.RequireInvariants(b.ctx, t, b.pool, runID)
 }
 
 // A cancelled run resumes too; a completed or unknown run is not retried.
@@ -82,7 +83,7 @@ func TestRetryCancelledAndNotRetryable(t *testing.T) {
 	require.Equal(t, flow.RunStateRunning, run.State)
 	require.Nil(t, run.CancelledAt)
 	require.Equal(t, map[string]string{"a": "completed", "b": "available"}, b.states(t, runID))
-	assertInvariants(t, b.ctx, b.pool, runID)
+	flowtest.RequireInvariants(b.ctx, t, b.pool, runID)
 
 	b.complete(t, runID, "b")
 	require.Equal(t, flow.RunStateCompleted, b.getRun(t, runID).State)
@@ -147,7 +148,7 @@ func TestCancelTxAndRetryTxFollowTheirTransaction(t *testing.T) {
 	})
 	require.Equal(t, flow.RunStateRunning, b.getRun(t, runID).State)
 	require.Equal(t, map[string]string{"a": "completed", "b": "available"}, b.states(t, runID))
-	assertInvariants(t, b.ctx, b.pool, runID)
+	flowtest.RequireInvariants(b.ctx, t, b.pool, runID)
 
 	inTx(false, func(tx pgx.Tx) {
 		_, err := b.flow.CancelTx(b.ctx, tx, 987654)

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
-	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,7 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/htdag/htdag/flow"
-	"github.com/htdag/htdag/internal/testdb"
+	"github.com/htdag/htdag/flowtest"
 	"github.com/htdag/htdag/jobs"
 )
 
@@ -38,13 +36,7 @@ func setup(t *testing.T) *testBundle {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	t.Cleanup(cancel)
-	// A small pool: tests run in parallel on one server shared with other
-	// packages' tests, and max_connections is finite.
-	cfg := testdb.Config(t)
-	cfg.MaxConns = 10
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close) // before the database is dropped (registered by testdb.Config)
+	pool := flowtest.NewPool(t)
 	return &testBundle{ctx: ctx, pool: pool, flow: flow.NewClient(pool, nil)}
 }
 
@@ -174,8 +166,10 @@ func newRiverWorkers(tw *testWorkers) *river.Workers {
 
 func riverQueue(maxWorkers int) river.QueueConfig { return river.QueueConfig{MaxWorkers: maxWorkers} }
 
-// riverLogger keeps River quiet unless something is wrong.
-var riverLogger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+// riverConfig is flowtest.RiverConfig with the test workers.
+func riverConfig(pool *pgxpool.Pool, tw *testWorkers) *river.Config {
+	return flowtest.RiverConfig(pool, newRiverWorkers(tw))
+}
 
 // startRiver starts a River client that works flow nodes on pool the way
 // htdag's worker does (flow.RiverConfig: htdag's middleware and fetch
@@ -183,52 +177,33 @@ var riverLogger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{L
 // flow middleware.
 func startRiver(t *testing.T, pool *pgxpool.Pool, tw *testWorkers) (*river.Client[pgx.Tx], *flow.Middleware) {
 	t.Helper()
-	config := flow.RiverConfig(pool, newRiverWorkers(tw))
-	config.Logger = riverLogger
-	config.TestOnly = true
+	config := riverConfig(pool, tw)
+	return flowtest.StartRiver(t, pool, config), middleware(t, config)
+}
+
+// middleware returns the flow middleware that flow.RiverConfig installed.
+func middleware(t *testing.T, config *river.Config) *flow.Middleware {
+	t.Helper()
 	mw, ok := config.Middleware[0].(*flow.Middleware)
 	require.True(t, ok, "flow.RiverConfig installs *flow.Middleware first")
-	return startRiverClient(t, pool, config), mw
+	return mw
 }
 
-// startRiverWithoutMiddleware starts a River client configured by hand with
-// no htdag middleware: River's own batch completer completes the nodes.
+// startRiverWithoutMiddleware starts a River client with no htdag
+// middleware: River's own batch completer completes the nodes.
 func startRiverWithoutMiddleware(t *testing.T, pool *pgxpool.Pool, tw *testWorkers) *river.Client[pgx.Tx] {
 	t.Helper()
-	workers := newRiverWorkers(tw)
-	config := &river.Config{
-		FetchCooldown:     flow.DefaultFetchCooldown,
-		FetchPollInterval: flow.DefaultFetchPollInterval,
-		Logger:            riverLogger,
-		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 100}},
-		TestOnly:          true,
-		Workers:           workers,
-	}
-	return startRiverClient(t, pool, config)
-}
-
-func startRiverClient(t *testing.T, pool *pgxpool.Pool, config *river.Config) *river.Client[pgx.Tx] {
-	t.Helper()
-	client, err := river.NewClient(riverpgxv5.New(pool), config)
-	require.NoError(t, err)
-	// Started on a context of its own: River stops when its start context
-	// ends, and the test stops it explicitly in cleanup instead.
-	require.NoError(t, client.Start(context.Background()))
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		if err := client.Stop(ctx); err != nil {
-			t.Errorf("stopping River client: %v", err)
-		}
-	})
-	return client
+	config := riverConfig(pool, tw)
+	config.Middleware = nil
+	config.Queues = map[string]river.QueueConfig{river.QueueDefault: riverQueue(100)}
+	return flowtest.StartRiver(t, pool, config)
 }
 
 // insertOnlyRiver is a River client that works nothing, for its job API
 // (JobCancel).
 func insertOnlyRiver(t *testing.T, pool *pgxpool.Pool) *river.Client[pgx.Tx] {
 	t.Helper()
-	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: riverLogger, TestOnly: true})
+	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{TestOnly: true})
 	require.NoError(t, err)
 	return client
 }

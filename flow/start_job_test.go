@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/htdag/htdag/flow"
+	"github.com/htdag/htdag/flowtest"
 	"github.com/htdag/htdag/jobs"
 )
 
@@ -60,7 +61,7 @@ func TestStartJobFromSQLBecomesARun(t *testing.T) {
 	run := b.wait(t, out.RunID)
 	require.Equal(t, "via river", run.Name)
 	require.Equal(t, flow.RunStateCompleted, run.State)
-	assertInvariants(t, b.ctx, b.pool, out.RunID)
+	flowtest.RequireInvariants(b.ctx, t, b.pool, out.RunID)
 }
 
 // An invalid spec cancels the job with the validation error and starts no run.
@@ -119,10 +120,7 @@ func (w *ownStartWorker) Work(context.Context, *river.Job[flow.StartArgs]) error
 func TestRiverConfigRegistersTheStartWorker(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	config := flow.RiverConfig(b.pool, nil)
-	config.Logger = riverLogger
-	config.TestOnly = true
-	startRiverClient(t, b.pool, config)
+	flowtest.StartRiver(t, b.pool, flowtest.RiverConfig(b.pool, nil))
 
 	// The run's node goes to a queue no one works: only the start is tested.
 	jobID := insertStartJob(t, b, `{"name": "started", "queue": "elsewhere", "nodes": [{"id": "a", "kind": "noop"}]}`)
@@ -138,10 +136,7 @@ func TestRiverConfigRegistersTheStartWorker(t *testing.T) {
 	own := &ownStartWorker{}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, own)
-	config = flow.RiverConfig(other.pool, workers)
-	config.Logger = riverLogger
-	config.TestOnly = true
-	startRiverClient(t, other.pool, config)
+	flowtest.StartRiver(t, other.pool, flowtest.RiverConfig(other.pool, workers))
 	jobID = insertStartJob(t, other, `{"nodes": [{"id": "a", "kind": "noop"}]}`)
 	state, _, _ = waitJobFinal(t, other, jobID)
 	require.Equal(t, "completed", state)

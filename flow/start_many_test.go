@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/htdag/htdag/flow"
+	"github.com/htdag/htdag/flowtest"
 	"github.com/htdag/htdag/jobs"
 )
 
@@ -34,7 +35,7 @@ func TestStartManyStartsEveryRunInOrder(t *testing.T) {
 		run := b.wait(t, ids[i])
 		require.Equal(t, name, run.Name)
 		require.Equal(t, flow.RunStateCompleted, run.State)
-		assertInvariants(t, b.ctx, b.pool, ids[i])
+		flowtest.RequireInvariants(b.ctx, t, b.pool, ids[i])
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/htdag/htdag/flow"
+	"github.com/htdag/htdag/flowtest"
 	"github.com/htdag/htdag/jobs"
 )
 
@@ -128,5 +129,5 @@ func TestNodeTimeoutFailsTheAttempt(t *testing.T) {
 	node := b.nodes(t, runID)["slow"]
 	require.Equal(t, "discarded", node.State)
 	require.Contains(t, node.LastError, "exceeded its timeout of 50 ms")
-	assertInvariants(t, b.ctx, b.pool, runID)
+	flowtest.RequireInvariants(b.ctx, t, b.pool, runID)
 }

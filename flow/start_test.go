@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/htdag/htdag/flow"
+	"github.com/htdag/htdag/flowtest"
 	"github.com/htdag/htdag/jobs"
 )
 
@@ -612,7 +613,7 @@ func TestStartBothDoorsWriteIdenticalRows(t *testing.T) {
 		require.Zero(t, r.Failed)
 		require.Nil(t, r.StartedAt)
 		require.Nil(t, r.FinishedAt)
-		assertInvariants(t, b.ctx, b.pool, r.ID)
+		flowtest.RequireInvariants(b.ctx, t, b.pool, r.ID)
 	}
 }
 
@@ -692,7 +693,7 @@ func TestStartCommittedRootsAvailableOthersPending(t *testing.T) {
 	run := b.getRun(t, runID)
 	require.Equal(t, flow.RunStatePending, run.State)
 	require.Equal(t, 4, run.Unfinished)
-	assertInvariants(t, b.ctx, b.pool, runID)
+	flowtest.RequireInvariants(b.ctx, t, b.pool, runID)
 }
 
 // The Go builder's node options land in the spec as given.

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/htdag/htdag/flow"
+	"github.com/htdag/htdag/flowtest"
 	"github.com/htdag/htdag/internal/testdb"
 )
 
@@ -105,7 +106,7 @@ func TestWaitFailedRunReturnsFailed(t *testing.T) {
 	require.Equal(t, flow.RunStateFailed, run.State)
 	require.Equal(t, 2, run.Failed)
 	require.JSONEq(t, `{}`, string(run.Output))
-	assertInvariants(t, b.ctx, b.pool, runID)
+	flowtest.RequireInvariants(b.ctx, t, b.pool, runID)
 }
 
 // Wait on a running run returns when the run finishes, through the
@@ -133,7 +134,7 @@ func TestWaitRunningRunReturnsWhenFinished(t *testing.T) {
 	require.Equal(t, runID, r.run.ID)
 	require.Equal(t, flow.RunStateCompleted, r.run.State)
 	require.Zero(t, r.run.Unfinished)
-	assertInvariants(t, b.ctx, b.pool, runID)
+	flowtest.RequireInvariants(b.ctx, t, b.pool, runID)
 }
 
 // However many goroutines wait, a client holds one LISTEN connection, and

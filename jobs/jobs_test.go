@@ -12,7 +12,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
 
-	"github.com/htdag/htdag/internal/testdb"
+	"github.com/htdag/htdag/flowtest"
 	"github.com/htdag/htdag/jobs"
 )
 
@@ -28,7 +28,7 @@ type testBundle struct {
 func setup(t *testing.T) *testBundle {
 	t.Helper()
 	ctx := context.Background()
-	pool := testdb.New(t)
+	pool := flowtest.NewPool(t)
 	tx, err := pool.Begin(ctx)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = tx.Rollback(context.Background()) })

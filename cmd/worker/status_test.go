@@ -10,8 +10,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/htdag/htdag/flowtest"
 	"github.com/htdag/htdag/internal/render"
-	"github.com/htdag/htdag/internal/testdb"
 )
 
 // The status tree tests need exact states at every level, one map element
@@ -113,7 +113,7 @@ func contains(xs []int, x int) bool {
 // --json; and `worker runs` counts the whole tree.
 func TestStatusTree(t *testing.T) {
 	t.Parallel()
-	pool := testdb.New(t)
+	pool := flowtest.NewPool(t)
 	runID := startThreeLevelTree(t, pool, 5, 3)
 	id := strconv.FormatInt(runID, 10)
 	var subRun, mapRun, mJob int64

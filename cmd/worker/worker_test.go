@@ -24,6 +24,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/htdag/htdag/flow"
+	"github.com/htdag/htdag/flowtest"
 	"github.com/htdag/htdag/internal/render"
 	"github.com/htdag/htdag/internal/testdb"
 	"github.com/htdag/htdag/jobs"
@@ -121,7 +122,7 @@ func cli(t *testing.T, stdin string, args ...string) cliResult {
 // db returns the global flags that point the binary at pool's database. A
 // small pool keeps parallel tests within the server's max_connections.
 func db(pool *pgxpool.Pool, args ...string) []string {
-	return append([]string{"--database-url", testdb.URL(pool), "--max-conns", "5"}, args...)
+	return append([]string{"--database-url", flowtest.DatabaseURL(pool), "--max-conns", "5"}, args...)
 }
 
 // startRun starts spec (JSON text) through `worker start -` and returns the
@@ -241,7 +242,7 @@ func emptyDatabase(t *testing.T) string {
 
 func TestMigrateAlreadyMigrated(t *testing.T) {
 	t.Parallel()
-	pool := testdb.New(t)
+	pool := flowtest.NewPool(t)
 	for i := 0; i < 2; i++ {
 		res := cli(t, "", db(pool, "migrate")...)
 		require.Equal(t, 0, res.code, "run %d stderr: %s", i, res.stderr)
@@ -312,7 +313,7 @@ func TestUnmigratedDatabaseSaysToMigrate(t *testing.T) {
 
 func TestEndToEndDiamond(t *testing.T) {
 	t.Parallel()
-	pool := testdb.New(t)
+	pool := flowtest.NewPool(t)
 	startWorker(t, pool)
 
 	res := cli(t, "", db(pool, "start", diamondSpec)...)
@@ -350,7 +351,7 @@ func TestEndToEndDiamond(t *testing.T) {
 
 func TestStartInvalidSpec(t *testing.T) {
 	t.Parallel()
-	pool := testdb.New(t)
+	pool := flowtest.NewPool(t)
 
 	notJSON := filepath.Join(t.TempDir(), "spec.json")
 	require.NoError(t, os.WriteFile(notJSON, []byte(`{"nodes": [`), 0o600))
@@ -385,7 +386,7 @@ func TestStartInvalidSpec(t *testing.T) {
 
 func TestWaitFailedRun(t *testing.T) {
 	t.Parallel()
-	pool := testdb.New(t)
+	pool := flowtest.NewPool(t)
 	startWorker(t, pool)
 	runID := startRun(t, pool, `{"name": "doomed", "nodes": [{"id": "f", "kind": "fail", "args": {"times": 5}, "max_attempts": 1}]}`)
 
@@ -400,7 +401,7 @@ func TestWaitFailedRun(t *testing.T) {
 
 func TestWaitTimeoutAndErrors(t *testing.T) {
 	t.Parallel()
-	pool := testdb.New(t)
+	pool := flowtest.NewPool(t)
 	// No worker: the run stays pending.
 	runID := startRun(t, pool, `{"nodes": [{"id": "a", "kind": "noop"}]}`)
 	id := strconv.FormatInt(runID, 10)
@@ -427,7 +428,7 @@ func TestWaitTimeoutAndErrors(t *testing.T) {
 
 func TestStatus(t *testing.T) {
 	t.Parallel()
-	pool := testdb.New(t)
+	pool := flowtest.NewPool(t)
 	spec, err := os.ReadFile(diamondSpec)
 	require.NoError(t, err)
 	runID := startRun(t, pool, string(spec)) // no worker: a is available, the rest pending
@@ -484,7 +485,7 @@ func waitNodeState(t *testing.T, pool *pgxpool.Pool, runID int64, node, state st
 
 func TestRunShutdownLetsRunningJobsFinish(t *testing.T) {
 	t.Parallel()
-	pool := testdb.New(t)
+	pool := flowtest.NewPool(t)
 	w := startWorker(t, pool)
 	// Started in-process: a subprocess could take longer to exit than the
 	// job takes to run, and the test needs to catch the job running.
@@ -504,7 +505,7 @@ func TestRunShutdownLetsRunningJobsFinish(t *testing.T) {
 
 func TestRunShutdownCancelsJobsAfterGrace(t *testing.T) {
 	t.Parallel()
-	pool := testdb.New(t)
+	pool := flowtest.NewPool(t)
 	w := startWorker(t, pool, "--shutdown-timeout", "100ms")
 	runID, err := flow.NewClient(pool, nil).Start(context.Background(),
 		flow.JSONSpec(`{"nodes": [{"id": "s", "kind": "sleep", "args": {"ms": 600000}}]}`))
@@ -586,7 +587,7 @@ func TestQueueConfig(t *testing.T) {
 // asserted: speed is for `make bench`, not for tests).
 func TestBenchQuickJSON(t *testing.T) {
 	t.Parallel()
-	pool := testdb.New(t)
+	pool := flowtest.NewPool(t)
 	res := cli(t, "", db(pool, "bench", "--in-place", "--quick", "--shape", "chain,fanout", "--json")...)
 	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
 	var rep struct {
@@ -611,7 +612,7 @@ func TestBenchQuickJSON(t *testing.T) {
 // already finished.
 func TestCancelCommand(t *testing.T) {
 	t.Parallel()
-	pool := testdb.New(t)
+	pool := flowtest.NewPool(t)
 	runID := startRun(t, pool, `{"nodes": [{"id": "a", "kind": "noop"}, {"id": "b", "kind": "noop", "deps": ["a"]}]}`)
 
 	res := cli(t, "", db(pool, "cancel", strconv.FormatInt(runID, 10))...)
@@ -638,7 +639,7 @@ func TestCancelCommand(t *testing.T) {
 // the problem when a count disagrees with the jobs.
 func TestDoctor(t *testing.T) {
 	t.Parallel()
-	pool := testdb.New(t)
+	pool := flowtest.NewPool(t)
 	runID := startRun(t, pool, `{"nodes": [{"id": "a", "kind": "noop"}, {"id": "b", "kind": "noop", "deps": ["a"]}]}`)
 
 	res := cli(t, "", db(pool, "doctor")...)
@@ -657,7 +658,7 @@ func TestDoctor(t *testing.T) {
 // with --json; the other commands' --json outputs parse.
 func TestRunsAndJSONOutputs(t *testing.T) {
 	t.Parallel()
-	pool := testdb.New(t)
+	pool := flowtest.NewPool(t)
 	first := startRun(t, pool, `{"name": "first", "nodes": [{"id": "a", "kind": "noop"}]}`)
 	res := cli(t, `{"name": "second", "nodes": [{"id": "a", "kind": "noop"}]}`, db(pool, "start", "--json", "-")...)
 	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
@@ -704,7 +705,7 @@ func TestRunsAndJSONOutputs(t *testing.T) {
 // retention, and leaves the others.
 func TestRunRetention(t *testing.T) {
 	t.Parallel()
-	pool := testdb.New(t)
+	pool := flowtest.NewPool(t)
 	ctx := context.Background()
 	finished := startRun(t, pool, `{"nodes": [{"id": "a", "kind": "noop"}]}`)
 	_, err := pool.Exec(ctx, `UPDATE river_job SET state = 'completed', finalized_at = now() WHERE metadata ->> 'flow_run' = $1::bigint::text`, finished)

@@ -8,9 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/htdag/htdag/flowtest"
 	"github.com/stretchr/testify/require"
-
-	"github.com/htdag/htdag/internal/testdb"
 )
 
 // testWriter sends progress lines to the test log.
@@ -26,7 +25,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 // It asserts no timings.
 func TestRunQuick(t *testing.T) {
 	t.Parallel()
-	pool := testdb.New(t)
+	pool := flowtest.NewPool(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
@@ -76,7 +75,7 @@ func TestRunQuick(t *testing.T) {
 // run on a database that holds jobs.
 func TestRunRefusesData(t *testing.T) {
 	t.Parallel()
-	pool := testdb.New(t)
+	pool := flowtest.NewPool(t)
 	ctx := context.Background()
 	_, err := pool.Exec(ctx, `INSERT INTO river_job (args, kind, max_attempts, state) VALUES ('{}', 'noop', 1, 'pending')`)
 	require.NoError(t, err)

@@ -1,4 +1,4 @@
-package flow_test
+package flowtest
 
 import (
 	"context"
@@ -11,8 +11,8 @@ import (
 	"github.com/htdag/htdag/flow"
 )
 
-// assertInvariants checks, in SQL, the invariants that the release trigger
-// keeps for a run (migrations/0001_flow_core.sql):
+// RequireInvariants checks, in SQL, the invariants that htdag's release
+// trigger keeps for one run, and fails tb naming each one broken:
 //
 //   - flow.node.waiting = number of the node's parents whose job is not completed
 //   - no node left pending (except to be cancelled) while waiting > 0
@@ -26,18 +26,20 @@ import (
 //     (that would be a lost release) and no pending node sits below a failed
 //     one (a lost cancel), and some node can still make progress
 //
-// It reports every broken invariant at once.
-func assertInvariants(t *testing.T, ctx context.Context, pool *pgxpool.Pool, runID int64) {
-	t.Helper()
+// Call it after a scenario, on a run that is finished or that nothing
+// changes meanwhile (no River client working it). The waiting counts are
+// reported for every node at once.
+func RequireInvariants(ctx context.Context, tb testing.TB, pool *pgxpool.Pool, runID int64) {
+	tb.Helper()
 
 	var exists bool
-	require.NoError(t, pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM flow.run WHERE id = $1)", runID).Scan(&exists))
-	require.True(t, exists, "run %d does not exist", runID)
+	require.NoError(tb, pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM flow.run WHERE id = $1)", runID).Scan(&exists))
+	require.True(tb, exists, "run %d does not exist", runID)
 
 	// The engine's own check (flow.check, `worker doctor`) finds nothing.
 	problems, err := flow.NewClient(pool, nil).Check(ctx, runID)
-	require.NoError(t, err)
-	require.Empty(t, problems, "flow.check(%d)", runID)
+	require.NoError(tb, err)
+	require.Empty(tb, problems, "flow.check(%d)", runID)
 
 	rows, err := pool.Query(ctx, `
 		SELECT n.node_id, n.waiting,
@@ -48,31 +50,31 @@ func assertInvariants(t *testing.T, ctx context.Context, pool *pgxpool.Pool, run
 		   AND n.waiting <> (SELECT count(*) FROM unnest(n.parents) AS p(id) JOIN river_job pj ON pj.id = p.id
 		                      WHERE pj.state <> 'completed')
 		 ORDER BY n.job_id`, runID)
-	require.NoError(t, err)
+	require.NoError(tb, err)
 	for rows.Next() {
 		var node string
 		var waiting, want int
-		require.NoError(t, rows.Scan(&node, &waiting, &want))
-		t.Errorf("run %d: node %q has waiting = %d, but %d of its parents are not completed", runID, node, waiting, want)
+		require.NoError(tb, rows.Scan(&node, &waiting, &want))
+		tb.Errorf("run %d: node %q has waiting = %d, but %d of its parents are not completed", runID, node, waiting, want)
 	}
-	require.NoError(t, rows.Err())
+	require.NoError(tb, rows.Err())
 
 	// Order: a node that left pending (other than by being cancelled) had all
 	// its parents completed first.
 	var early []string
-	require.NoError(t, pool.QueryRow(ctx, `
+	require.NoError(tb, pool.QueryRow(ctx, `
 		SELECT coalesce(array_agg(n.node_id ORDER BY n.job_id), '{}')
 		  FROM flow.node n JOIN river_job j ON j.id = n.job_id
 		 WHERE n.run_id = $1 AND n.waiting > 0 AND j.state NOT IN ('pending', 'cancelled')`, runID).Scan(&early))
-	require.Empty(t, early, "run %d: nodes released before all their parents completed", runID)
+	require.Empty(tb, early, "run %d: nodes released before all their parents completed", runID)
 
 	// Every node's job must exist (the tests never run River's cleaner), or
 	// the counts below would be meaningless.
 	var missing int
-	require.NoError(t, pool.QueryRow(ctx, `
+	require.NoError(tb, pool.QueryRow(ctx, `
 		SELECT count(*) FROM flow.node n WHERE n.run_id = $1
 		   AND NOT EXISTS (SELECT 1 FROM river_job j WHERE j.id = n.job_id)`, runID).Scan(&missing))
-	require.Zero(t, missing, "run %d: nodes without a river_job row", runID)
+	require.Zero(tb, missing, "run %d: nodes without a river_job row", runID)
 
 	var (
 		state                               string
@@ -80,7 +82,7 @@ func assertInvariants(t *testing.T, ctx context.Context, pool *pgxpool.Pool, run
 		wantNodes, wantUnfinished, wantFail int
 		finishedAt, outputMatches           bool
 	)
-	require.NoError(t, pool.QueryRow(ctx, `
+	require.NoError(tb, pool.QueryRow(ctx, `
 		SELECT r.state, r.node_count, r.unfinished, r.failed, r.finished_at IS NOT NULL,
 		       (r.output IS NOT DISTINCT FROM CASE WHEN r.unfinished = 0 THEN flow.run_output(r.id, r.is_map, r.output_node) END),
 		       count(*)::int,
@@ -92,23 +94,23 @@ func assertInvariants(t *testing.T, ctx context.Context, pool *pgxpool.Pool, run
 		 WHERE r.id = $1
 		 GROUP BY r.id`, runID).
 		Scan(&state, &nodeCount, &unfinished, &failed, &finishedAt, &outputMatches, &wantNodes, &wantUnfinished, &wantFail))
-	require.Equal(t, wantNodes, nodeCount, "run %d: node_count", runID)
-	require.Equal(t, wantUnfinished, unfinished, "run %d: unfinished", runID)
-	require.Equal(t, wantFail, failed, "run %d: failed", runID)
+	require.Equal(tb, wantNodes, nodeCount, "run %d: node_count", runID)
+	require.Equal(tb, wantUnfinished, unfinished, "run %d: unfinished", runID)
+	require.Equal(tb, wantFail, failed, "run %d: failed", runID)
 
 	finished := state == "completed" || state == "failed" || state == "cancelled"
-	require.Equal(t, finished, unfinished == 0, "run %d: state %s with unfinished = %d", runID, state, unfinished)
-	require.Equal(t, finished, finishedAt, "run %d: state %s and finished_at", runID, state)
-	require.True(t, outputMatches, "run %d: output is not its completed sinks' (or output node's, or map's) outputs", runID)
+	require.Equal(tb, finished, unfinished == 0, "run %d: state %s with unfinished = %d", runID, state, unfinished)
+	require.Equal(tb, finished, finishedAt, "run %d: state %s and finished_at", runID, state)
+	require.True(tb, outputMatches, "run %d: output is not its completed sinks' (or output node's, or map's) outputs", runID)
 	if finished {
-		require.Equal(t, failed == 0, state == "completed", "run %d: state %s with failed = %d", runID, state, failed)
+		require.Equal(tb, failed == 0, state == "completed", "run %d: state %s with failed = %d", runID, state, failed)
 		return
 	}
 
 	// Liveness of an unfinished run.
 	var lostRelease, lostCancel []string
 	var progress int
-	require.NoError(t, pool.QueryRow(ctx, `
+	require.NoError(tb, pool.QueryRow(ctx, `
 		SELECT coalesce(array_agg(n.node_id ORDER BY n.job_id) FILTER (WHERE j.state = 'pending' AND n.waiting = 0 AND c.id IS NULL), '{}'),
 		       coalesce(array_agg(n.node_id ORDER BY n.job_id) FILTER (
 		           WHERE j.state = 'pending' AND EXISTS (
@@ -119,56 +121,61 @@ func assertInvariants(t *testing.T, ctx context.Context, pool *pgxpool.Pool, run
 		  FROM flow.node n JOIN river_job j ON j.id = n.job_id
 		  LEFT JOIN flow.run c ON c.parent_job_id = n.job_id
 		 WHERE n.run_id = $1`, runID).Scan(&lostRelease, &lostCancel, &progress))
-	require.Empty(t, lostRelease, "run %d: pending nodes with waiting = 0 (lost release)", runID)
-	require.Empty(t, lostCancel, "run %d: pending nodes below a failed node (lost cancel)", runID)
-	require.Positive(t, progress, "run %d is unfinished but no node can run", runID)
+	require.Empty(tb, lostRelease, "run %d: pending nodes with waiting = 0 (lost release)", runID)
+	require.Empty(tb, lostCancel, "run %d: pending nodes below a failed node (lost cancel)", runID)
+	require.Positive(tb, progress, "run %d is unfinished but no node can run", runID)
 }
 
-// assertTreeInvariants checks assertInvariants for the run and every run
-// below it, and that each child run agrees with the node that waits for it:
-// pending while the child run is unfinished; completed with the child's
-// output, discarded or cancelled once it completed, failed or was cancelled.
-func assertTreeInvariants(t *testing.T, ctx context.Context, pool *pgxpool.Pool, runID int64) {
-	t.Helper()
+// RequireTreeInvariants checks [RequireInvariants] for the run and every run
+// below it, that each child run agrees with the node that waits for it
+// (pending while the child run is unfinished; completed with the child's
+// output, discarded or cancelled once it completed, failed or was cancelled)
+// and, for a top run, that its tree's node count (flow.tree_size, which
+// max_tree_nodes is checked against) is the number of nodes in the tree.
+func RequireTreeInvariants(ctx context.Context, tb testing.TB, pool *pgxpool.Pool, runID int64) {
+	tb.Helper()
 	rows, err := pool.Query(ctx, `
 		WITH RECURSIVE t AS (
 		    SELECT id FROM flow.run WHERE id = $1
 		    UNION ALL
 		    SELECT c.id FROM flow.run c JOIN t ON c.parent_run_id = t.id)
 		SELECT id FROM t ORDER BY id`, runID)
-	require.NoError(t, err)
+	require.NoError(tb, err)
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	require.NoError(t, err)
+	require.NoError(tb, err)
 	for _, id := range ids {
-		assertInvariants(t, ctx, pool, id)
+		RequireInvariants(ctx, tb, pool, id)
 	}
-	assertChildRunsAgree(t, ctx, pool, ids)
+	requireChildRunsAgree(ctx, tb, pool, ids)
+	requireTreeSize(ctx, tb, pool, runID)
 }
 
-// assertTreeChecked is assertTreeInvariants for large trees: flow.check on
-// every run of the tree in one query, and the child runs' agreement with
-// their nodes.
-func assertTreeChecked(t *testing.T, ctx context.Context, pool *pgxpool.Pool, runID int64) {
-	t.Helper()
+// RequireTreeChecked is [RequireTreeInvariants] for large trees, in a few
+// queries whatever the tree's size: flow.check (the engine's own check, as
+// `worker doctor` runs it) on every run of the tree, the child runs'
+// agreement with their nodes, and the tree's node count.
+func RequireTreeChecked(ctx context.Context, tb testing.TB, pool *pgxpool.Pool, runID int64) {
+	tb.Helper()
 	rows, err := pool.Query(ctx, "SELECT id FROM flow.run WHERE id = $1 OR root_run_id = $1 ORDER BY id", runID)
-	require.NoError(t, err)
+	require.NoError(tb, err)
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	require.NoError(t, err)
+	require.NoError(tb, err)
 	var problems []string
-	require.NoError(t, pool.QueryRow(ctx, `
+	require.NoError(tb, pool.QueryRow(ctx, `
 		SELECT coalesce(array_agg(format('run %s node %s: %s', c.run_id, c.node_id, c.problem)), '{}')
 		  FROM unnest($1::bigint[]) AS r(id) CROSS JOIN LATERAL flow.check(r.id) c`, ids).Scan(&problems))
-	require.Empty(t, problems)
-	assertChildRunsAgree(t, ctx, pool, ids)
+	require.Empty(tb, problems)
+	requireChildRunsAgree(ctx, tb, pool, ids)
+	requireTreeSize(ctx, tb, pool, runID)
 }
 
-// assertChildRunsAgree checks that each child run among ids agrees with the
+// requireChildRunsAgree checks that each child run among ids agrees with the
 // node that waits for it.
-func assertChildRunsAgree(t *testing.T, ctx context.Context, pool *pgxpool.Pool, ids []int64) {
-	t.Helper()
+func requireChildRunsAgree(ctx context.Context, tb testing.TB, pool *pgxpool.Pool, ids []int64) {
+	tb.Helper()
 
 	var mismatched []string
-	require.NoError(t, pool.QueryRow(ctx, `
+	require.NoError(tb, pool.QueryRow(ctx, `
 		SELECT coalesce(array_agg(format('run %s (node job %s): run %s, node %s', c.id, c.parent_job_id, c.state, j.state)), '{}')
 		  FROM flow.run c JOIN river_job j ON j.id = c.parent_job_id
 		 WHERE c.id = ANY ($1)
@@ -177,5 +184,18 @@ func assertChildRunsAgree(t *testing.T, ctx context.Context, pool *pgxpool.Pool,
 		           WHEN 'failed'    THEN j.state IN ('discarded', 'cancelled')
 		           WHEN 'cancelled' THEN j.state = 'cancelled'
 		           ELSE j.state IN ('pending', 'cancelled') END`, ids).Scan(&mismatched))
-	require.Empty(t, mismatched, "child runs whose node disagrees with them")
+	require.Empty(tb, mismatched, "child runs whose node disagrees with them")
+}
+
+// requireTreeSize checks, for a top run, that flow.tree_size (the count that
+// max_tree_nodes is checked against) is the number of nodes in its tree.
+func requireTreeSize(ctx context.Context, tb testing.TB, pool *pgxpool.Pool, runID int64) {
+	tb.Helper()
+	var counted, nodes []int64
+	require.NoError(tb, pool.QueryRow(ctx, `
+		SELECT array_agg(flow.tree_size(r.id)),
+		       array_agg((SELECT count(*) FROM flow.node n JOIN flow.run x ON x.id = n.run_id
+		                   WHERE x.id = r.id OR x.root_run_id = r.id))
+		  FROM flow.run r WHERE r.id = $1 AND r.parent_run_id IS NULL`, runID).Scan(&counted, &nodes))
+	require.Equal(tb, nodes, counted, "run %d: flow.tree_size against the nodes of its tree", runID)
 }

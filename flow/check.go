@@ -10,8 +10,11 @@ import (
 // engine's invariants (counts that disagree with the jobs, a stuck run, a
 // lost release). NodeID is empty for a problem of the run as a whole.
 type Problem struct {
-	RunID   int64  `json:"run_id"`
-	NodeID  string `json:"node_id,omitempty"`
+	// RunID is the run with the problem.
+	RunID int64 `json:"run_id"`
+	// NodeID is the node with the problem ("" for the run as a whole).
+	NodeID string `json:"node_id,omitempty"`
+	// Problem says what is wrong.
 	Problem string `json:"problem"`
 }
 

@@ -130,7 +130,10 @@ func Expand(ctx context.Context, sub Specifier) error {
 // NodeInputs is what a node reads of its run: the run's input, its parents'
 // outputs keyed by parent node id, and for a node of a map its element.
 type NodeInputs struct {
-	Input   json.RawMessage            `json:"input"`
+	// Input is the run's input (JSON null when it has none).
+	Input json.RawMessage `json:"input"`
+	// Parents holds each parent's output by parent node id (JSON null for a
+	// parent that set none); empty, not nil, for a root.
 	Parents map[string]json.RawMessage `json:"parents"`
 	// Item is the node's element when the node is one of a map's jobs
 	// (nil otherwise).
@@ -167,7 +170,8 @@ func Inputs(ctx context.Context) (*NodeInputs, error) {
 // frees the children in that same transaction. Other jobs pass through
 // untouched.
 //
-// Install one per process:
+// [RiverConfig] installs it. Building a river.Config by hand, install one
+// per process:
 //
 //	config := &river.Config{Middleware: []rivertype.Middleware{flow.NewMiddleware(pool)}, ...}
 type Middleware struct {

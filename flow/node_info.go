@@ -10,18 +10,32 @@ import (
 
 // NodeInfo is one row of the flow.nodes view.
 type NodeInfo struct {
-	RunID       int64
-	NodeID      string
-	JobID       int64
-	Kind        string
-	State       NodeState // the job's state, NodeStateDeleted once its row is gone
-	Attempt     int
+	// RunID is the node's run.
+	RunID int64
+	// NodeID is the node's id in the spec.
+	NodeID string
+	// JobID is the id of the node's River job.
+	JobID int64
+	// Kind is the job's kind ("flow.workflow" or "flow.map" for a
+	// sub-workflow or map node; "" once the job is deleted).
+	Kind string
+	// State is the job's state, NodeStateDeleted once its row is gone.
+	State NodeState
+	// Attempt is the job's attempt number: 0 until it first runs.
+	Attempt int
+	// MaxAttempts is the job's attempt budget (0 once deleted).
 	MaxAttempts int
-	Parents     []string
-	Waiting     int
-	LastError   string
-	Output      json.RawMessage
+	// Parents are the ids of the nodes it waits for (empty for a root).
+	Parents []string
+	// Waiting is how many of its parents have not completed.
+	Waiting int
+	// LastError is the error of its last failed attempt ("" if none).
+	LastError string
+	// Output is what the node recorded with SetOutput; nil if nothing.
+	Output json.RawMessage
+	// AttemptedAt is when its last attempt started; nil until one did.
 	AttemptedAt *time.Time
+	// FinalizedAt is when it finished; nil until then.
 	FinalizedAt *time.Time
 	// ChildRunID is the child run a sub-workflow, map or expanded node runs
 	// as, once it started.
@@ -48,18 +62,25 @@ func (c *Client) Nodes(ctx context.Context, runID int64) ([]*NodeInfo, error) {
 // TreeNode is one node of a run's tree (flow.tree): a node of the run or of
 // any run below it.
 type TreeNode struct {
-	RunID      int64
-	Depth      int      // the depth of the node's run (0: the top run)
-	RunState   RunState // the state of the node's run
-	Path       string   // the node's place from the run asked for, such as "sub/m/7"
-	NodeID     string
-	JobID      int64
-	Kind       string
-	State      NodeState // the job's state, NodeStateDeleted once its row is gone
-	Attempt    int
-	ChildRunID *int64 // the child run the node runs as, if any
-	LastError  string
-	Output     json.RawMessage
+	// RunID is the node's run: the run asked for or one below it.
+	RunID int64
+	// Depth is the depth of the node's run (0: a top run).
+	Depth int
+	// RunState is the state of the node's run.
+	RunState RunState
+	// Path is the node's place from the run asked for, such as "sub/m/7".
+	Path string
+	// NodeID, JobID, Kind, State, Attempt, LastError and Output are as in
+	// NodeInfo.
+	NodeID    string
+	JobID     int64
+	Kind      string
+	State     NodeState
+	Attempt   int
+	LastError string
+	Output    json.RawMessage
+	// ChildRunID is the child run the node runs as; nil if none.
+	ChildRunID *int64
 }
 
 // Tree returns every node of the run and of all runs below it in one query,

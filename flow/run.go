@@ -13,13 +13,19 @@ import (
 type RunState string
 
 // Run states. A run is pending until one of its nodes starts, running until no
-// node can run any more, then completed (every node completed), failed (some
-// node was discarded or cancelled) or cancelled.
+// node can run any more, then completed, failed or cancelled.
 const (
-	RunStatePending   RunState = "pending"
-	RunStateRunning   RunState = "running"
+	// RunStatePending: no node has started yet (a new run's state).
+	RunStatePending RunState = "pending"
+	// RunStateRunning: some node has started, and some node can still run.
+	RunStateRunning RunState = "running"
+	// RunStateCompleted: every node completed.
 	RunStateCompleted RunState = "completed"
-	RunStateFailed    RunState = "failed"
+	// RunStateFailed: some node was discarded or cancelled, and nothing
+	// more can run.
+	RunStateFailed RunState = "failed"
+	// RunStateCancelled: the run was cancelled (flow.cancel) and nothing
+	// runs any more.
 	RunStateCancelled RunState = "cancelled"
 )
 
@@ -30,18 +36,33 @@ func (s RunState) Finished() bool {
 
 // Run is one row of flow.run.
 type Run struct {
-	ID         int64
-	Name       string
-	State      RunState
-	Input      json.RawMessage
-	Output     json.RawMessage // completed sink nodes' outputs by node id, once finished
-	NodeCount  int
+	// ID is the run's id, as Start returned it.
+	ID int64
+	// Name is the spec's name ("" when it had none).
+	Name string
+	// State is the run's state; see RunState.
+	State RunState
+	// Input is the spec's input (JSON null when it had none).
+	Input json.RawMessage
+	// Output is set when the run finishes: its output node's output, a
+	// map's array, or else an object of its completed sink nodes' outputs
+	// keyed by node id. Nil until then.
+	Output json.RawMessage
+	// NodeCount is the number of the run's own nodes (not its child runs').
+	NodeCount int
+	// Unfinished counts the run's nodes not completed, cancelled or
+	// discarded; the run is finished exactly when it is 0.
 	Unfinished int
-	Failed     int
-	CreatedAt  time.Time
-	StartedAt  *time.Time
+	// Failed counts the run's nodes cancelled or discarded.
+	Failed int
+	// CreatedAt is when the run was started.
+	CreatedAt time.Time
+	// StartedAt is when its first node started; nil while pending.
+	StartedAt *time.Time
+	// FinishedAt is when it finished; nil until then.
 	FinishedAt *time.Time
-	// CancelledAt is when Cancel was called (the run ends cancelled).
+	// CancelledAt is when Cancel was called (the run ends cancelled); nil if
+	// it was not.
 	CancelledAt *time.Time
 	// ParentRunID and ParentJobID are set for a child run: the run and the
 	// node (its job id) that started it. Nil for a top run.

@@ -12,17 +12,20 @@ import (
 // Spec is a workflow spec: exactly the JSON document that the SQL function
 // flow.start takes. See the README's "Workflow spec" for every field.
 type Spec struct {
-	// Name is a label for the run (optional, at most 200 characters).
+	// Name is a label for the run, at most 200 characters (default "").
 	Name string `json:"name,omitempty"`
-	// Input is the run's input, visible to every node through [Inputs].
+	// Input is the run's input, visible to every node through [Inputs]
+	// (default JSON null).
 	Input json.RawMessage `json:"input,omitempty"`
 	// Nodes are the DAG's nodes; at least one.
 	Nodes []NodeSpec `json:"nodes"`
 	// Key makes the start idempotent: starting again with the key of a run
-	// that has not finished returns that run and inserts nothing.
+	// that has not finished returns that run and inserts nothing (default
+	// none).
 	Key string `json:"key,omitempty"`
 	// Queue, Priority, MaxAttempts and At are defaults for nodes that do not
-	// set their own.
+	// set their own; unset, a node's own defaults apply ("default", 1, 25,
+	// and no delay).
 	Queue       string     `json:"queue,omitempty"`
 	Priority    int        `json:"priority,omitempty"`
 	MaxAttempts int        `json:"max_attempts,omitempty"`
@@ -45,13 +48,14 @@ type NodeSpec struct {
 	// Kind is the River job kind that works the node. A node has a kind or
 	// a Workflow, not both.
 	Kind string `json:"kind,omitempty"`
-	// Workflow makes the node a sub-workflow: when its parents complete, it
-	// starts a child run of this spec, and completes when that run completes,
-	// with the child run's output as its output. The child run's input is
-	// Workflow.Input, or else the node's own inputs ({"input", "parents"}).
+	// Workflow makes the node a sub-workflow (default none): when its
+	// parents complete, it starts a child run of this spec, and completes
+	// when that run completes, with the child run's output as its output.
+	// The child run's input is Workflow.Input, or else the node's own inputs
+	// ({"input", "parents"}).
 	Workflow *Spec `json:"workflow,omitempty"`
-	// Map makes the node run once per element of the output array of the
-	// parent node named here (a dependency, implied): one job of Kind per
+	// Map (default none) makes the node run once per element of the output
+	// array of the parent node named here (a dependency, implied): one job of Kind per
 	// element (the element is [NodeInputs].Item), or one child run of
 	// Workflow per element (the element is its input). The node's output is
 	// the array of results in element order; [] for an empty array. A parent
@@ -59,7 +63,8 @@ type NodeSpec struct {
 	Map string `json:"map,omitempty"`
 	// Args are the job's args (a JSON object). Defaults to {}.
 	Args json.RawMessage `json:"args,omitempty"`
-	// Deps are the ids of the nodes this node waits for.
+	// Deps are the ids of the nodes this node waits for (default none: a
+	// root, runnable at once).
 	Deps []string `json:"deps,omitempty"`
 	// Queue is the River queue. Defaults to "default".
 	Queue string `json:"queue,omitempty"`
@@ -67,7 +72,8 @@ type NodeSpec struct {
 	Priority int `json:"priority,omitempty"`
 	// MaxAttempts is River's attempt budget. Defaults to 25.
 	MaxAttempts int `json:"max_attempts,omitempty"`
-	// At delays the node: it does not start before this time.
+	// At delays the node: it does not start before this time (default: no
+	// delay).
 	At *time.Time `json:"at,omitempty"`
 	// TimeoutMS bounds each attempt: past it the node's context is
 	// cancelled and the attempt fails. Zero means River's job timeout.
@@ -118,12 +124,13 @@ type Workflow struct {
 	ids  map[string]bool
 }
 
-// New starts a workflow with the given run name.
+// New starts a workflow with the given run name ("" for none), with no
+// input, no key and no nodes.
 func New(name string) *Workflow {
 	return &Workflow{spec: Spec{Name: name}, ids: map[string]bool{}}
 }
 
-// Input sets the run's input (any JSON-encodable value).
+// Input sets the run's input (any JSON-encodable value; default JSON null).
 func (w *Workflow) Input(input any) *Workflow {
 	b, err := json.Marshal(input)
 	if err != nil {
@@ -160,7 +167,8 @@ func (n *Node) ID() string { return n.id }
 // NodeOption changes how a node is added.
 type NodeOption func(*NodeSpec)
 
-// After makes the node wait for the given nodes.
+// After makes the node wait for the given nodes (without it, a node is a
+// root and runs at once).
 func After(parents ...*Node) NodeOption {
 	return func(ns *NodeSpec) {
 		for _, p := range parents {
@@ -181,12 +189,14 @@ func WithPriority(priority int) NodeOption { return func(ns *NodeSpec) { ns.Prio
 // WithMaxAttempts sets the node's attempt budget (default 25).
 func WithMaxAttempts(n int) NodeOption { return func(ns *NodeSpec) { ns.MaxAttempts = n } }
 
-// WithTimeout bounds each attempt of the node (cancelled and failed past d).
+// WithTimeout bounds each attempt of the node: past d its context is
+// cancelled and the attempt fails (default River's job timeout, 1 minute
+// unless river.Config.JobTimeout says otherwise).
 func WithTimeout(d time.Duration) NodeOption {
 	return func(ns *NodeSpec) { ns.TimeoutMS = d.Milliseconds() }
 }
 
-// WithAt delays the node until t.
+// WithAt delays the node until t (default: no delay).
 func WithAt(t time.Time) NodeOption {
 	return func(ns *NodeSpec) { t := t; ns.At = &t }
 }

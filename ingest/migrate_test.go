@@ -13,6 +13,7 @@ import (
 	"github.com/riverqueue/river/rivermigrate"
 	"github.com/stretchr/testify/require"
 
+	"github.com/htdag/htdag/flowtest"
 	"github.com/htdag/htdag/internal/migrate"
 	"github.com/htdag/htdag/internal/sqlcatalog"
 	"github.com/htdag/htdag/internal/testdb"
@@ -86,7 +87,7 @@ func TestUpgradeAdoptsTheEngineMadeSchemaAndKeepsItsData(t *testing.T) {
 	_, err = migrate.Up(ctx, b.pool, migrate.Line{Name: migrations.LineName, Files: old}, nil)
 	require.NoError(t, err)
 
-	root := copyFixture(t)
+	root := flowtest.CopyFixture(t, fixtureRoot)
 	run, _ := b.ingestDirect(t, "fixture", root)
 	requireFixtureStored(t, b, "fixture", run)
 	_, err = b.pool.Exec(ctx, `UPDATE ingest.file_version SET language = 'cpp' WHERE language = 'python'`)

@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"context"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -10,11 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/htdag/htdag/flowtest"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
-
-	"github.com/htdag/htdag/internal/testdb"
 )
 
 const testTimeout = 60 * time.Second
@@ -28,7 +26,7 @@ type testBundle struct {
 // ingestion's migrations.
 func setup(t *testing.T) *testBundle {
 	t.Helper()
-	return setupConfig(t, testdb.Config(t, MigrationLine()))
+	return setupConfig(t, flowtest.DatabaseConfig(t, MigrationLine()))
 }
 
 // setupOn returns a bundle on the database at url, as it is.
@@ -48,29 +46,6 @@ func setupConfig(t *testing.T, cfg *pgxpool.Config) *testBundle {
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	return &testBundle{ctx: ctx, pool: pool}
-}
-
-// copyFixture copies the fixture tree to a temporary directory the test may
-// change.
-func copyFixture(t *testing.T) string {
-	t.Helper()
-	dst := t.TempDir()
-	err := filepath.WalkDir(fixtureRoot, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(fixtureRoot, p)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
-	})
-	require.NoError(t, err)
-	return dst
 }
 
 // ingestDirect runs every step of an ingestion in this process, in the order
@@ -268,7 +243,7 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 func TestStoreRecordsFilesSymbolsAndChanges(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	root := copyFixture(t)
+	root := flowtest.CopyFixture(t, fixtureRoot)
 
 	first, parsed := b.ingestDirect(t, "fixture", root)
 	require.Equal(t, []string{"README.md", "main.go", "scripts/tool.py", "util/strings.go", "web/App.vue"}, sorted(parsed))
@@ -289,7 +264,7 @@ func TestStoreRecordsFilesSymbolsAndChanges(t *testing.T) {
 func TestAFileThatBecomesInvalidIsRemoved(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	root := copyFixture(t)
+	root := flowtest.CopyFixture(t, fixtureRoot)
 	b.ingestDirect(t, "fixture", root)
 
 	require.NoError(t, os.WriteFile(filepath.Join(root, "main.go"), nil, 0o644))

@@ -1,21 +1,18 @@
 package ingest
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/htdag/htdag/flow"
+	"github.com/htdag/htdag/flowtest"
 	"github.com/htdag/htdag/jobs"
 )
 
@@ -26,20 +23,9 @@ func (b *testBundle) startWorkers(t *testing.T) {
 	workers := river.NewWorkers()
 	jobs.Register(workers)
 	Register(workers, b.pool)
-	config := flow.RiverConfig(b.pool, workers)
-	config.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	config.TestOnly = true
+	config := flowtest.RiverConfig(b.pool, workers)
 	config.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 50}}
-	client, err := river.NewClient(riverpgxv5.New(b.pool), config)
-	require.NoError(t, err)
-	require.NoError(t, client.Start(context.Background()))
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		if err := client.Stop(ctx); err != nil {
-			t.Errorf("stopping River: %v", err)
-		}
-	})
+	flowtest.StartRiver(t, b.pool, config)
 }
 
 // ingest starts an ingestion run and waits for it; it returns the ingest run
@@ -57,7 +43,7 @@ func (b *testBundle) ingestArgs(t *testing.T, args CodebaseArgs) (int64, *Indexe
 	done, err := fc.Wait(b.ctx, flowRun)
 	require.NoError(t, err, "flow run %d did not finish", flowRun)
 	require.Equal(t, flow.RunStateCompleted, done.State, "flow run %d", flowRun)
-	requireEngineInvariants(t, b, flowRun)
+	flowtest.RequireTreeChecked(b.ctx, t, b.pool, flowRun)
 	var out Indexed
 	require.NoError(t, json.Unmarshal(done.Output, &out), string(done.Output))
 	return run, &out
@@ -76,7 +62,7 @@ func TestIngestWorkflowStoresTheFixtureThenOnlyWhatChanged(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	b.startWorkers(t)
-	root := copyFixture(t)
+	root := flowtest.CopyFixture(t, fixtureRoot)
 
 	// The index step announces the run on ingest_indexed.
 	listen, err := b.pool.Acquire(b.ctx)
@@ -153,7 +139,7 @@ func TestIngestingATreeEmptiedRemovesEverything(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	b.startWorkers(t)
-	root := copyFixture(t)
+	root := flowtest.CopyFixture(t, fixtureRoot)
 	b.ingest(t, "fixture", root)
 
 	entries, err := os.ReadDir(root)
@@ -205,7 +191,7 @@ func TestLargeDirectoriesAreIngestedInParts(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	b.startWorkers(t)
-	root := copyFixture(t)
+	root := flowtest.CopyFixture(t, fixtureRoot)
 
 	// Parts of two files: the root directory's six files take three parts.
 	first, _ := b.ingestArgs(t, CodebaseArgs{Codebase: "fixture", Root: root, PartSize: 2})
@@ -248,7 +234,7 @@ func TestAnIngestRunFailsWithItsFlowRunAndRevivesWithIt(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, flow.RunStateFailed, done.State)
 	require.Equal(t, []string{"failed"}, b.strings(t, `SELECT state FROM ingest.run WHERE id = $1`, run))
-	requireEngineInvariants(t, b, flowRun)
+	flowtest.RequireTreeChecked(b.ctx, t, b.pool, flowRun)
 
 	require.NoError(t, os.MkdirAll(root, 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(root, "a.go"), []byte("package a\n"), 0o644))
@@ -257,6 +243,6 @@ func TestAnIngestRunFailsWithItsFlowRunAndRevivesWithIt(t *testing.T) {
 	done, err = fc.Wait(b.ctx, flowRun)
 	require.NoError(t, err)
 	require.Equal(t, flow.RunStateCompleted, done.State)
-	requireEngineInvariants(t, b, flowRun)
+	flowtest.RequireTreeChecked(b.ctx, t, b.pool, flowRun)
 	require.Equal(t, []string{"completed 1"}, b.strings(t, `SELECT state || ' ' || added FROM ingest.run WHERE id = $1`, run))
 }

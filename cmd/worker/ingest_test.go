@@ -13,36 +13,15 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/htdag/htdag/flowtest"
 	"github.com/htdag/htdag/ingest"
-	"github.com/htdag/htdag/internal/testdb"
 )
-
-// copyTree copies the fixture tree to a directory the test may change.
-func copyTree(t *testing.T, src string) string {
-	t.Helper()
-	dst := t.TempDir()
-	require.NoError(t, filepath.Walk(src, func(p string, info os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if info.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
-	}))
-	return dst
-}
 
 func TestIngestWaitPrintsChangesAndSummary(t *testing.T) {
 	t.Parallel()
-	pool := testdb.New(t)
+	pool := flowtest.NewPool(t)
 	startWorker(t, pool)
-	root := copyTree(t, filepath.Join("..", "..", "ingest", "testdata"))
+	root := flowtest.CopyFixture(t, filepath.Join("..", "..", "ingest", "testdata"))
 
 	res := cli(t, "", db(pool, "ingest", root, "--codebase", "fixture", "--wait")...)
 	require.Equal(t, 0, res.code, "stdout:\n%s\nstderr:\n%s", res.stdout, res.stderr)
@@ -87,7 +66,7 @@ func TestIngestWaitPrintsChangesAndSummary(t *testing.T) {
 
 func TestIngestWithoutWaitPrintsTheFlowRun(t *testing.T) {
 	t.Parallel()
-	pool := testdb.New(t)
+	pool := flowtest.NewPool(t)
 	root := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(root, "a.go"), []byte("package a\n"), 0o644))
 
@@ -118,7 +97,7 @@ func TestIngestWithoutWaitPrintsTheFlowRun(t *testing.T) {
 // nobody, as a deployment's worker would.
 func TestIngestSkipsUnreadableFilesAndDirectories(t *testing.T) {
 	t.Parallel()
-	pool := testdb.New(t)
+	pool := flowtest.NewPool(t)
 	root := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(root, "a.go"), []byte("package a\n"), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(root, "secret.go"), []byte("package a\n\nconst key = 1\n"), 0o000))

@@ -13,7 +13,9 @@
 //
 // Tables are not copied: a CREATE TABLE cannot be applied twice. Edit the
 // table's file and write the ALTER TABLE by hand at the top of the generated
-// migration (or in one of its own). A view whose columns change or go needs a
+// migration (or in one of its own). A table that the migration creates is
+// named with -create table_NAME (comma-separated for several): its file is
+// copied first, as is. A view whose columns change or go needs a
 // DROP VIEW before its CREATE OR REPLACE, also by hand. The drift test
 // (package sql) fails until the migrations and the files agree.
 //
@@ -36,6 +38,7 @@ import (
 func main() {
 	src := flag.String("src", "sql/flow", "directory of the source files")
 	dst := flag.String("dst", "migrations", "directory of the migrations")
+	create := flag.String("create", "", "tables this migration creates (their files are copied first), comma-separated")
 	flag.Usage = func() {
 		fmt.Fprintln(os.Stderr, "usage: go run ./internal/sqlsnap [-src DIR] [-dst DIR] NAME OBJECT...")
 		flag.PrintDefaults()
@@ -45,7 +48,11 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	path, err := snap(*src, *dst, flag.Arg(0), flag.Args()[1:])
+	var tables []string
+	if *create != "" {
+		tables = strings.Split(*create, ",")
+	}
+	path, err := snap(*src, *dst, flag.Arg(0), flag.Args()[1:], tables...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sqlsnap:", err)
 		os.Exit(1)
@@ -60,7 +67,7 @@ var (
 )
 
 // snap writes the migration and returns its path.
-func snap(src, dst, name string, objects []string) (string, error) {
+func snap(src, dst, name string, objects []string, newTables ...string) (string, error) {
 	if !migrationName.MatchString(name) {
 		return "", fmt.Errorf("migration name %q: use lower-case letters, digits and _", name)
 	}
@@ -76,7 +83,18 @@ func snap(src, dst, name string, objects []string) (string, error) {
 	}
 	slices.Sort(files)
 
-	var chosen []string
+	var created, chosen []string
+	for _, obj := range newTables {
+		f, err := resolve(files, obj)
+		if err != nil {
+			return "", err
+		}
+		if kind := sourceName.FindStringSubmatch(f)[1]; kind != "table" {
+			return "", fmt.Errorf("-create %s: %s is not a table", obj, f)
+		}
+		created = append(created, f)
+	}
+	slices.Sort(created)
 	for _, obj := range objects {
 		f, err := resolve(files, obj)
 		if err != nil {
@@ -94,6 +112,7 @@ func snap(src, dst, name string, objects []string) (string, error) {
 		}
 	}
 	slices.Sort(chosen) // apply order
+	chosen = append(created, chosen...)
 	grants := slices.IndexFunc(files, func(f string) bool { return sourceName.FindStringSubmatch(f)[1] == "grants" })
 	if grants >= 0 {
 		chosen = append(chosen, files[grants])

@@ -62,6 +62,16 @@ func TestSnapWritesAReplayableMigration(t *testing.T) {
 	require.Less(t, strings.Index(text, "-- 20_function_cancel.sql"), strings.Index(text, "-- 30_trigger_flow_release.sql"), "apply order")
 	require.NotContains(t, text, "CREATE TABLE")
 
+	// A table the migration creates comes first, as is.
+	withTable, err := snap(src, dst, "with_table", []string{"function_cancel"}, "table_tree_count")
+	require.NoError(t, err)
+	body, err = os.ReadFile(withTable)
+	require.NoError(t, err)
+	tableFile, err := os.ReadFile(filepath.Join(src, "12_table_tree_count.sql"))
+	require.NoError(t, err)
+	require.Contains(t, string(body), string(tableFile))
+	require.Less(t, strings.Index(string(body), "CREATE TABLE"), strings.Index(string(body), "CREATE OR REPLACE FUNCTION"))
+
 	ctx := context.Background()
 	pool := testdb.New(t)
 	catBefore, err := sqlcatalog.Snapshot(ctx, pool, "flow")
@@ -89,6 +99,16 @@ func TestSnapRefuses(t *testing.T) {
 	} {
 		_, err := snap(src, dst, tc.name, tc.objects)
 		require.ErrorContains(t, err, tc.want, "%v", tc.objects)
+	}
+	for _, tc := range []struct {
+		create []string
+		want   string
+	}{
+		{[]string{"function_cancel"}, "is not a table"},
+		{[]string{"table_nope"}, `no file in the source directory is "table_nope"`},
+	} {
+		_, err := snap(src, dst, "x", []string{"function_cancel"}, tc.create...)
+		require.ErrorContains(t, err, tc.want, "%v", tc.create)
 	}
 	after, err := filepath.Glob(filepath.Join(dst, "*.sql"))
 	require.NoError(t, err)

@@ -10,12 +10,21 @@
 -- child run are cancelled with the rest, and their child runs finish
 -- 'cancelled' too. A run finishes 'cancelled' once nothing in it is running.
 --
--- The tree is cancelled in rounds: a child run that an expansion committed
--- while this function waited for a lock is found by the next round.
+-- The tree is cancelled in passes until a pass changes nothing: a child run
+-- that an expansion committed while this function waited for a lock, or a
+-- node River fetched between two of its statements, is found by the next.
 --
--- Locks: running jobs, then the other jobs, then the run rows last. A
--- completion holds its running job before it locks children and then runs,
--- so this order never deadlocks with completions or fetches.
+-- Cancel is a point in time: work that completed before it commits stays
+-- completed (a whole child run, even), and after it no node of the tree
+-- completes (htdag's completer refuses a node whose cancel was asked for).
+--
+-- Locks: running jobs, then the other jobs, then the run rows, top run
+-- first. A completion deep in the tree locks upwards (its job, then the node
+-- waiting for its run, then that node's run...), so while this walks down a
+-- tree that is finishing under it the two can deadlock; PostgreSQL then
+-- aborts one. When it is this function, it starts over (up to 5 times, after
+-- a short random pause), having let the completion through; a completion
+-- aborted instead is retried by its completer.
 CREATE OR REPLACE FUNCTION flow.cancel(p_run_id bigint) RETURNS boolean
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -24,9 +33,11 @@ AS $$
 DECLARE
     v_state  text;
     v_runs   bigint[];
-    v_all    bigint[] := '{}';
+    v_changed integer;
+    v_n      integer;
     v_ids    bigint[];
     v_queues text[];
+    v_try    integer;
 BEGIN
     SELECT state INTO v_state FROM flow.run WHERE id = p_run_id;
     IF NOT FOUND THEN
@@ -38,60 +49,81 @@ BEGIN
         RETURN false;
     END IF;
 
-    -- Rounds: a node that was expanding when this started commits its child
-    -- run after our first look at the tree (we wait for its lock below); each
-    -- statement sees what committed before it, so the next round finds that
-    -- run. Nodes still running are told to stop, and an expansion refuses a
-    -- node being cancelled, so no run appears after the last round.
-    LOOP
-        WITH RECURSIVE t AS (
-            SELECT id FROM flow.run WHERE id = p_run_id
-            UNION ALL
-            SELECT c.id FROM flow.run c JOIN t ON c.parent_run_id = t.id
-        )
-        SELECT array_agg(t.id ORDER BY t.id) INTO v_runs
-          FROM t JOIN flow.run r ON r.id = t.id
-         WHERE r.state IN ('pending', 'running') AND NOT t.id = ANY (v_all);
-        EXIT WHEN v_runs IS NULL;
-        v_all := v_all || v_runs;
+    FOR v_try IN 1 .. 5 LOOP
+    BEGIN
+        -- Passes over the whole tree until one changes nothing. Each pass
+        -- sees what committed before it: a child run that an expansion
+        -- committed while we waited for its node's lock, a node that River
+        -- fetched between two statements of the pass (it escaped the second
+        -- statement; the next pass tells it to stop). Running nodes are told
+        -- first and cannot expand or complete any more; nodes not yet running
+        -- are cancelled and locked, so River's fetch (SKIP LOCKED) passes them
+        -- by. When a pass finds nothing to do, nothing in the tree can start.
+        LOOP
+            WITH RECURSIVE t AS (
+                SELECT id FROM flow.run WHERE id = p_run_id
+                UNION ALL
+                SELECT c.id FROM flow.run c JOIN t ON c.parent_run_id = t.id
+            )
+            SELECT array_agg(t.id ORDER BY t.id) INTO v_runs
+              FROM t JOIN flow.run r ON r.id = t.id
+             WHERE r.state IN ('pending', 'running');
+            EXIT WHEN v_runs IS NULL;
 
-        -- The release trigger finishes runs listed here as 'cancelled'.
-        PERFORM set_config('flow.cancelling',
-                           concat_ws(',', nullif(current_setting('flow.cancelling', true), ''), array_to_string(v_runs, ',')), true);
+            -- The release trigger finishes runs listed here as 'cancelled'.
+            PERFORM set_config('flow.cancelling',
+                               concat_ws(',', nullif(current_setting('flow.cancelling', true), ''), array_to_string(v_runs, ',')), true);
 
-        -- Running nodes: River's cancel (metadata + public.river_control
-        -- signal), locked in id order first.
-        PERFORM 1
-           FROM public.river_job j
-          WHERE j.id IN (SELECT job_id FROM flow.node WHERE run_id = ANY (v_runs)) AND j.state = 'running'
-          ORDER BY j.id
-            FOR UPDATE OF j;
-        WITH running AS (
+            -- Running nodes not told yet: River's cancel (metadata +
+            -- public.river_control signal), locked in id order first. Before
+            -- the others: a completion holds its running job while it
+            -- releases children, so taking the children first could deadlock.
+            PERFORM 1
+               FROM public.river_job j
+              WHERE j.id IN (SELECT job_id FROM flow.node WHERE run_id = ANY (v_runs))
+                AND j.state = 'running' AND NOT j.metadata ? 'cancel_attempted_at'
+              ORDER BY j.id
+                FOR UPDATE OF j;
+            WITH running AS (
+                UPDATE public.river_job j
+                   SET metadata = jsonb_set(j.metadata, '{cancel_attempted_at}', to_jsonb(now()), true)
+                  FROM flow.node n
+                 WHERE n.run_id = ANY (v_runs) AND j.id = n.job_id
+                   AND j.state = 'running' AND NOT j.metadata ? 'cancel_attempted_at'
+                RETURNING j.id, j.queue
+            )
+            SELECT array_agg(id), array_agg(queue) INTO v_ids, v_queues FROM running;
+            v_changed := coalesce(cardinality(v_ids), 0);
+            PERFORM pg_notify('public.river_control',
+                              json_build_object('action', 'cancel', 'job_id', r.id, 'queue', r.queue)::text)
+               FROM unnest(v_ids, v_queues) AS r(id, queue);
+
             UPDATE public.river_job j
-               SET metadata = jsonb_set(j.metadata, '{cancel_attempted_at}', to_jsonb(now()), true)
+               SET state = 'cancelled',
+                   finalized_at = now(),
+                   errors = array_append(j.errors, jsonb_build_object(
+                       'at', now(), 'attempt', j.attempt, 'trace', '',
+                       'error', format('htdag: run %s was cancelled', p_run_id)))
               FROM flow.node n
-             WHERE n.run_id = ANY (v_runs) AND j.id = n.job_id AND j.state = 'running'
-            RETURNING j.id, j.queue
-        )
-        SELECT array_agg(id), array_agg(queue) INTO v_ids, v_queues FROM running;
-        PERFORM pg_notify('public.river_control',
-                          json_build_object('action', 'cancel', 'job_id', r.id, 'queue', r.queue)::text)
-           FROM unnest(v_ids, v_queues) AS r(id, queue);
+             WHERE n.run_id = ANY (v_runs)
+               AND j.id = n.job_id
+               AND j.state IN ('pending', 'available', 'scheduled', 'retryable');
+            GET DIAGNOSTICS v_n = ROW_COUNT;
+            v_changed := v_changed + v_n;
 
-        UPDATE public.river_job j
-           SET state = 'cancelled',
-               finalized_at = now(),
-               errors = array_append(j.errors, jsonb_build_object(
-                   'at', now(), 'attempt', j.attempt, 'trace', '',
-                   'error', format('htdag: run %s was cancelled', p_run_id)))
-          FROM flow.node n
-         WHERE n.run_id = ANY (v_runs)
-           AND j.id = n.job_id
-           AND j.state IN ('pending', 'available', 'scheduled', 'retryable');
-
-        UPDATE flow.run SET cancelled_at = coalesce(cancelled_at, now()) WHERE id = ANY (v_runs);
+            UPDATE flow.run SET cancelled_at = now() WHERE id = ANY (v_runs) AND cancelled_at IS NULL;
+            GET DIAGNOSTICS v_n = ROW_COUNT;
+            v_changed := v_changed + v_n;
+            EXIT WHEN v_changed = 0;
+        END LOOP;
+        RETURN true;
+    EXCEPTION WHEN deadlock_detected THEN
+        IF v_try = 5 THEN
+            RAISE;
+        END IF;
+        PERFORM pg_sleep(random() * 0.05 * v_try);
+    END;
     END LOOP;
-    RETURN true;
 END;
 $$;
 COMMENT ON FUNCTION flow.cancel(bigint) IS 'Cancels every unfinished node of a run and of every run below it (running ones through River''s cancel signal); the runs end cancelled. False, with a NOTICE, for a run already finished.';

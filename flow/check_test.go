@@ -40,8 +40,8 @@ func TestCheckFindsBrokenInvariants(t *testing.T) {
 	problems, err := b.flow.Check(b.ctx, 0)
 	require.NoError(t, err)
 	require.ElementsMatch(t, []flow.Problem{
-		{RunID: runID, Problem: "run is pending but none of its nodes can run (stuck)"},
-		{RunID: runID, NodeID: "a", Problem: "pending although all its parents completed (a lost release)"},
-		{RunID: runID, NodeID: "b", Problem: "waiting is 0 but 1 parents have not completed"},
+		{RunID: runID, Problem: "run is pending but none of its nodes can run (stuck)", Category: flow.ProblemStuck},
+		{RunID: runID, NodeID: "a", Problem: "pending although all its parents completed (a lost release)", Category: flow.ProblemStuck},
+		{RunID: runID, NodeID: "b", Problem: "waiting is 0 but 1 parents have not completed", Category: flow.ProblemConsistency},
 	}, problems)
 }

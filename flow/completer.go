@@ -3,6 +3,7 @@ package flow
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
 )
 
 // completerMaxBatch bounds one grouped completion.
@@ -100,15 +102,27 @@ func (c *completer) flushOnce() {
 }
 
 // completeSQL completes running jobs in one statement, in id order (the ids
-// come sorted), merging each node's output into metadata as River does.
+// come sorted), merging each node's output into metadata as River does. It
+// completes only the attempt that was worked (a node rescued after its worker
+// was declared dead runs a later attempt, which this one must not complete)
+// and never a node whose cancel was asked for: after a cancel commits, no
+// node of the run completes.
 const completeSQL = `
 UPDATE public.river_job j
    SET state = 'completed',
        finalized_at = now(),
        metadata = CASE WHEN c.output IS NULL THEN j.metadata
                        ELSE j.metadata || jsonb_build_object('output', c.output) END
-  FROM unnest($1::bigint[], $2::jsonb[]) AS c(id, output)
- WHERE j.id = c.id AND j.state = 'running'`
+  FROM unnest($1::bigint[], $2::jsonb[], $3::smallint[]) AS c(id, output, attempt)
+ WHERE j.id = c.id AND j.state = 'running' AND j.attempt = c.attempt
+   AND NOT j.metadata ? 'cancel_attempted_at'
+RETURNING j.id`
+
+// completerRetries bounds how many times a flush is tried again after its
+// connection was lost (PostgreSQL restarting: the attempt must not be lost
+// for that) or it was chosen as a deadlock victim; the pauses between tries
+// grow from 50 ms to 2 s, about 6 s in all.
+const completerRetries = 7
 
 // flush commits batch's completions, counts them, and reports to each caller.
 func (c *completer) flush(batch []*completion) {
@@ -116,24 +130,73 @@ func (c *completer) flush(batch []*completion) {
 	defer cancel()
 
 	slices.SortFunc(batch, func(a, b *completion) int { return cmp.Compare(a.node.jobID, b.node.jobID) })
-	errs := make([]error, len(batch))
-
-	hasTx := slices.ContainsFunc(batch, func(r *completion) bool { return len(r.node.txFuncs) > 0 })
 	var (
+		errs      []error
+		completed map[int64]bool
 		err       error
-		completed int64
 	)
-	if !hasTx {
-		ids, outputs := completionParams(batch, errs)
-		var tag pgconn.CommandTag
-		tag, err = c.pool.Exec(ctx, completeSQL, ids, outputs)
-		completed = tag.RowsAffected()
-	} else {
-		err = pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
+	pause := 50 * time.Millisecond
+	for try := 1; ; try++ {
+		errs, completed, err = c.flushOnceTx(ctx, batch, try > 1)
+		if err == nil || try == completerRetries || !retryableFlushError(err) || ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 2*time.Second)
+	}
+	var done int64
+	for i, r := range batch {
+		switch {
+		case errs[i] != nil:
+		case err != nil:
+			errs[i] = fmt.Errorf("htdag: completing node: %w", err)
+		case !completed[r.node.jobID]:
+			errs[i] = fmt.Errorf("htdag: node %q: job %d was not completed", r.node.meta.NodeID, r.node.jobID)
+		default:
+			done++
+		}
+	}
+	c.mu.Lock()
+	c.completions += done
+	c.failures += int64(len(batch)) - done
+	c.commits++
+	c.mu.Unlock()
+	for i, r := range batch {
+		r.done <- errs[i]
+	}
+}
+
+// retryableFlushError reports whether a failed flush may be tried again: its
+// transaction was rolled back, or its connection is gone (the commit may have
+// happened: the retry finds such nodes completed with their attempt and
+// counts them, without running their InTx functions again).
+func retryableFlushError(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001") {
+		return true
+	}
+	return isConnectionError(err)
+}
+
+// flushOnceTx tries batch's completions once, in one transaction (a single
+// statement when no node has InTx functions). It returns each completion's
+// own error (InTx failed, attempt stale, cancel asked for), the jobs it
+// completed, and the error that failed the whole try. After a try whose
+// outcome is unknown (again), a node already completed by its own attempt
+// counts as completed.
+func (c *completer) flushOnceTx(ctx context.Context, batch []*completion, again bool) ([]error, map[int64]bool, error) {
+	errs := make([]error, len(batch))
+	completed := map[int64]bool{}
+	hasTx := slices.ContainsFunc(batch, func(r *completion) bool { return len(r.node.txFuncs) > 0 })
+	err := pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
+		if hasTx {
 			// InTx writes commit only with their node's completion: lock the
-			// jobs that have them and skip those no longer running (rescued,
-			// cancelled or changed by hand), which completeSQL would skip too.
-			running, err := lockRunning(ctx, tx, batch)
+			// jobs that have them and run their functions only for those
+			// still running the attempt that was worked.
+			status, err := lockNodes(ctx, tx, batch, true)
 			if err != nil {
 				return err
 			}
@@ -141,60 +204,87 @@ func (c *completer) flush(batch []*completion) {
 				if len(r.node.txFuncs) == 0 {
 					continue
 				}
-				if !running[r.node.jobID] {
-					errs[i] = fmt.Errorf("htdag: node %q: job %d is no longer running; its completion and InTx writes were not committed",
-						r.node.meta.NodeID, r.node.jobID)
+				if e := status[r.node.jobID].completionError(r.node, again); e != nil {
+					errs[i] = e
 					continue
 				}
 				errs[i] = runInSavepoint(ctx, tx, r.node)
 			}
-			// An expanded node is parked by flow.expand, not completed here.
-			var expanded int64
-			for i, r := range batch {
-				if r.node.expand != nil && errs[i] == nil {
-					expanded++
-				}
+		}
+		ids, outputs, attempts := completionParams(batch, errs)
+		var expanded []int64
+		for i, r := range batch {
+			if r.node.expand != nil && errs[i] == nil {
+				// Parked by flow.expand, not completed here.
+				expanded = append(expanded, r.node.jobID)
 			}
-			ids, outputs := completionParams(batch, errs)
-			if len(ids) == 0 {
-				completed = expanded
-				return nil
+		}
+		if len(ids) > 0 {
+			rows, err := tx.Query(ctx, completeSQL, ids, outputs, attempts)
+			if err != nil {
+				return err
 			}
-			tag, err := tx.Exec(ctx, completeSQL, ids, outputs)
-			completed = tag.RowsAffected() + expanded
-			return err
-		})
+			done, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+			if err != nil {
+				return err
+			}
+			for _, id := range done {
+				completed[id] = true
+			}
+		}
+		for _, id := range expanded {
+			completed[id] = true
+		}
+		if len(completed) == len(ids)+len(expanded) {
+			return nil
+		}
+		// Say why the others were not completed.
+		var missing []*completion
+		for i, r := range batch {
+			if errs[i] == nil && !completed[r.node.jobID] {
+				missing = append(missing, r)
+			}
+		}
+		status, err := lockNodes(ctx, tx, missing, false)
 		if err != nil {
-			completed = 0
+			return err
 		}
+		for i, r := range batch {
+			if errs[i] != nil || completed[r.node.jobID] {
+				continue
+			}
+			if e := status[r.node.jobID].completionError(r.node, again); e != nil {
+				errs[i] = e
+			} else {
+				errs[i] = fmt.Errorf("htdag: node %q: job %d was not completed", r.node.meta.NodeID, r.node.jobID)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return errs, nil, err
 	}
-	c.mu.Lock()
-	c.completions += completed
-	c.failures += int64(len(batch)) - completed
-	c.commits++
-	c.mu.Unlock()
 	for i, r := range batch {
-		switch {
-		case errs[i] != nil:
-			r.done <- errs[i]
-		case err != nil:
-			r.done <- fmt.Errorf("htdag: completing node: %w", err)
-		default:
-			r.done <- nil
+		if errs[i] == errAlreadyCompleted {
+			errs[i] = nil
+			completed[r.node.jobID] = true
 		}
 	}
+	return errs, completed, nil
 }
 
-// completionParams returns the ids and outputs of the batch's completions
-// that have not failed.
-func completionParams(batch []*completion, errs []error) ([]int64, []*string) {
+// completionParams returns the ids, outputs and attempts of the batch's
+// completions that have not failed and do not expand.
+func completionParams(batch []*completion, errs []error) ([]int64, []*string, []int16) {
 	ids := make([]int64, 0, len(batch))
 	outputs := make([]*string, 0, len(batch))
+	attempts := make([]int16, 0, len(batch))
 	for i, r := range batch {
 		if errs[i] != nil || r.node.expand != nil {
 			continue
 		}
 		ids = append(ids, r.node.jobID)
+		attempts = append(attempts, int16(r.node.attempt))
 		if r.node.output == nil {
 			outputs = append(outputs, nil)
 		} else {
@@ -202,31 +292,85 @@ func completionParams(batch []*completion, errs []error) ([]int64, []*string) {
 			outputs = append(outputs, &s)
 		}
 	}
-	return ids, outputs
+	return ids, outputs, attempts
 }
 
-// lockRunning locks, in id order, the jobs of the batch's nodes that have
-// InTx functions and returns those still running.
-func lockRunning(ctx context.Context, tx pgx.Tx, batch []*completion) (map[int64]bool, error) {
+// jobStatus is what the completer needs to know of a node's job.
+type jobStatus struct {
+	found           bool
+	state           string
+	attempt         int
+	cancelRequested bool
+	expanded        bool // it has a child run
+}
+
+// completionError says why a node's attempt cannot be completed, or nil when
+// it can: its job runs the attempt that was worked and no cancel was asked.
+// With again (a retried flush), a job completed by this very attempt is not
+// an error: the earlier try committed.
+func (st jobStatus) completionError(nc *nodeContext, again bool) error {
+	switch {
+	case !st.found:
+		return fmt.Errorf("htdag: node %q: job %d no longer exists; its completion and InTx writes were not committed", nc.meta.NodeID, nc.jobID)
+	case st.state == "running" && st.attempt == nc.attempt && st.cancelRequested:
+		// River records the attempt as cancelled, not as an error to retry.
+		return river.JobCancel(fmt.Errorf("htdag: node %q: its run was cancelled while it ran; its completion and InTx writes were not committed", nc.meta.NodeID))
+	case st.state == "running" && st.attempt == nc.attempt:
+		return nil
+	case again && st.doneByThisAttempt(nc):
+		return errAlreadyCompleted
+	case st.attempt != nc.attempt:
+		return fmt.Errorf("htdag: node %q: job %d runs attempt %d now, not this attempt %d (its worker was thought dead and the node was handed on); "+
+			"this attempt's completion and InTx writes were not committed", nc.meta.NodeID, nc.jobID, st.attempt, nc.attempt)
+	default:
+		return fmt.Errorf("htdag: node %q: job %d is no longer running (it is %s); its completion and InTx writes were not committed",
+			nc.meta.NodeID, nc.jobID, st.state)
+	}
+}
+
+// doneByThisAttempt: the job is completed, or parked by its expansion, at
+// the attempt that was worked.
+func (st jobStatus) doneByThisAttempt(nc *nodeContext) bool {
+	return st.found && st.attempt == nc.attempt &&
+		(st.state == "completed" || (nc.expand != nil && st.expanded && st.state != "running"))
+}
+
+// errAlreadyCompleted marks, inside a retried flush, a node that the earlier
+// try completed.
+var errAlreadyCompleted = errors.New("htdag: completed by an earlier try")
+
+// lockNodes reads (and with forUpdate locks, in id order) the jobs of batch's
+// nodes; with forUpdate only those that have InTx functions.
+func lockNodes(ctx context.Context, tx pgx.Tx, batch []*completion, forUpdate bool) (map[int64]jobStatus, error) {
 	var ids []int64
 	for _, r := range batch {
-		if len(r.node.txFuncs) > 0 {
+		if !forUpdate || len(r.node.txFuncs) > 0 {
 			ids = append(ids, r.node.jobID)
 		}
 	}
-	rows, err := tx.Query(ctx, `SELECT id FROM public.river_job WHERE id = ANY ($1) AND state = 'running' ORDER BY id FOR UPDATE`, ids)
+	sql := `SELECT j.id, j.state::text, j.attempt, j.metadata ? 'cancel_attempted_at',
+	               EXISTS (SELECT 1 FROM flow.run r WHERE r.parent_job_id = j.id)
+	          FROM public.river_job j WHERE j.id = ANY ($1) ORDER BY j.id`
+	if forUpdate {
+		sql += ` FOR UPDATE OF j`
+	}
+	rows, err := tx.Query(ctx, sql, ids)
 	if err != nil {
 		return nil, err
 	}
-	locked, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		return nil, err
-	}
-	running := make(map[int64]bool, len(locked))
-	for _, id := range locked {
-		running[id] = true
-	}
-	return running, nil
+	status := make(map[int64]jobStatus, len(ids))
+	var (
+		id  int64
+		st  jobStatus
+		att int16
+	)
+	_, err = pgx.ForEachRow(rows, []any{&id, &st.state, &att, &st.cancelRequested, &st.expanded}, func() error {
+		st.found = true
+		st.attempt = int(att)
+		status[id] = st
+		return nil
+	})
+	return status, err
 }
 
 func runInSavepoint(ctx context.Context, tx pgx.Tx, nc *nodeContext) error {

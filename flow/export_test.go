@@ -7,3 +7,13 @@ func Waiters(c *Client) int {
 	defer c.listener.mu.Unlock()
 	return c.listener.count
 }
+
+// Kill stops f the way a killed process stops: its heartbeats end and its
+// liveness session closes, while flow.worker still says it runs.
+func Kill(f *Fleet) {
+	f.cancel()
+	<-f.done
+}
+
+// RegisteredKinds is registeredKinds, for the test that pins it to River.
+var RegisteredKinds = registeredKinds

@@ -562,7 +562,8 @@ func TestExpandFromSQL(t *testing.T) {
 }
 
 // Cancelling a tree while its nodes expand: child runs committed during the
-// cancel are cancelled too, none runs on under a cancelled node.
+// cancel are cancelled too, none runs on under a cancelled node, and no node
+// completes once the cancel has committed.
 func TestCancelWhileExpanding(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
@@ -580,18 +581,33 @@ func TestCancelWhileExpanding(t *testing.T) {
 	ok, err := b.flow.Cancel(b.ctx, runID)
 	require.NoError(t, err)
 	require.True(t, ok)
+	// The database's clock once the cancel has committed.
+	var committed time.Time
+	require.NoError(t, b.pool.QueryRow(b.ctx, "SELECT clock_timestamp()").Scan(&committed))
 	require.Equal(t, flow.RunStateCancelled, b.wait(t, runID).State)
 
 	// Every run of the tree finishes (running nodes stop through River's
-	// cancel), and each one cancelled.
+	// cancel).
 	require.Eventually(t, func() bool {
 		var open int
 		return b.pool.QueryRow(b.ctx,
 			"SELECT count(*) FROM flow.run WHERE root_run_id = $1 AND state IN ('pending', 'running')", runID).Scan(&open) == nil && open == 0
 	}, testTimeout/2, 5*time.Millisecond, "the whole tree stops")
+
+	// Cancel is a point in time: a child run may have completed while the
+	// cancel ran, before it committed; every other run is cancelled, and no
+	// node of the tree completed after the cancel committed.
 	var states []string
-	require.NoError(t, b.pool.QueryRow(b.ctx,
-		"SELECT array_agg(DISTINCT state) FROM flow.run WHERE root_run_id = $1", runID).Scan(&states))
-	require.Equal(t, []string{"cancelled"}, states)
+	var lateCompleted, lateRuns int
+	require.NoError(t, b.pool.QueryRow(b.ctx, `
+		SELECT array_agg(DISTINCT r.state),
+		       (SELECT count(*) FROM flow.node n JOIN river_job j ON j.id = n.job_id JOIN flow.run x ON x.id = n.run_id
+		         WHERE (x.id = $1 OR x.root_run_id = $1) AND j.state = 'completed' AND j.finalized_at > $2),
+		       count(*) FILTER (WHERE r.state = 'completed' AND r.finished_at > $2)
+		  FROM flow.run r WHERE r.root_run_id = $1`, runID, committed).Scan(&states, &lateCompleted, &lateRuns))
+	require.Subset(t, []string{"cancelled", "completed"}, states)
+	require.Contains(t, states, "cancelled")
+	require.Zero(t, lateCompleted, "nodes completed after the cancel committed")
+	require.Zero(t, lateRuns, "child runs completed after the cancel committed")
 	flowtest.RequireTreeChecked(b.ctx, t, b.pool, runID)
 }

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -25,6 +28,7 @@ type nodeMeta struct {
 type nodeContext struct {
 	pool    *pgxpool.Pool
 	jobID   int64
+	attempt int // the attempt being worked: only it may complete the node
 	meta    nodeMeta
 	output  []byte
 	txFuncs []func(ctx context.Context, tx pgx.Tx) error
@@ -161,23 +165,49 @@ func Inputs(ctx context.Context) (*NodeInputs, error) {
 	return &in, nil
 }
 
-// Middleware is the River worker middleware that makes flow nodes fast and
-// atomic. For a job that is a flow node it puts the node into the work
-// context (for [SetOutput], [InTx], [Inputs]) and, when Work returns nil,
-// completes the job through a grouped completer: a lone completion commits at
-// once in its own statement, and completions that arrive while a commit is in
-// flight are committed together in the next one. The release trigger then
-// frees the children in that same transaction. Other jobs pass through
-// untouched.
+// DefaultJobTimeout bounds an attempt of a job that says nothing of its
+// own: a node without "timeout_ms", or a plain River job whose worker has no
+// Timeout. It is River's own default.
+const DefaultJobTimeout = time.Minute
+
+// Middleware is the River worker middleware that makes flow nodes fast,
+// atomic and bounded. For a job that is a flow node it puts the node into the
+// work context (for [SetOutput], [InTx], [Inputs]), bounds the attempt by the
+// node's "timeout_ms" (else JobTimeout) and, when Work returns nil, completes
+// the job through a grouped completer: a lone completion commits at once in
+// its own statement, and completions that arrive while a commit is in flight
+// are committed together in the next one. The release trigger then frees the
+// children in that same transaction. Only the attempt that was worked is
+// completed, never one whose cancel was asked for, and a completion whose
+// connection was lost (PostgreSQL restarting) is tried again on a new one.
 //
-// [RiverConfig] installs it. Building a river.Config by hand, install one
-// per process:
+// [RiverConfig] installs it, with River's own job timeout turned off (River
+// applies it inside every middleware, so a node could never run longer) and
+// this middleware's JobTimeout set to [DefaultJobTimeout] for every job. A
+// process built on RiverConfig joins the fleet ([JoinFleet]) on its first
+// job if it has not joined before.
+//
+// Building a river.Config by hand, install one per process:
 //
 //	config := &river.Config{Middleware: []rivertype.Middleware{flow.NewMiddleware(pool)}, ...}
 type Middleware struct {
 	river.MiddlewareDefaults
 	completer *completer
 	pool      *pgxpool.Pool
+
+	// JobTimeout bounds each attempt of a node without "timeout_ms", and of
+	// any other job (when its worker has a Timeout of its own, River applies
+	// that too: the shorter wins). Zero: no bound from here (River's own
+	// job timeout, if set, still applies). Default: [DefaultJobTimeout] from
+	// RiverConfig, zero from NewMiddleware.
+	JobTimeout time.Duration
+
+	// riverConfig is the config RiverConfig made this middleware for: the
+	// fleet is joined with it on the first job unless JoinFleet was called.
+	riverConfig *river.Config
+	fleet       atomic.Pointer[Fleet]
+	joinMu      sync.Mutex
+	joinFailed  bool
 }
 
 var _ rivertype.WorkerMiddleware = (*Middleware)(nil)
@@ -187,24 +217,54 @@ func NewMiddleware(pool *pgxpool.Pool) *Middleware {
 	return &Middleware{pool: pool, completer: newCompleter(pool)}
 }
 
+// MiddlewareOf returns the flow [Middleware] installed in config, or nil.
+// Use it to adjust JobTimeout on a config from [RiverConfig].
+func MiddlewareOf(config *river.Config) *Middleware {
+	return middlewareOf(config)
+}
+
+func middlewareOf(config *river.Config) *Middleware {
+	if config == nil {
+		return nil
+	}
+	for _, mw := range config.Middleware {
+		if m, ok := mw.(*Middleware); ok {
+			return m
+		}
+	}
+	return nil
+}
+
+// Fleet returns the fleet membership of this middleware's process, or nil
+// before it joined.
+func (m *Middleware) Fleet() *Fleet { return m.fleet.Load() }
+
 // Work implements rivertype.WorkerMiddleware.
 func (m *Middleware) Work(ctx context.Context, job *rivertype.JobRow, doInner func(context.Context) error) error {
-	var meta nodeMeta
-	if err := json.Unmarshal(job.Metadata, &meta); (err != nil || meta.RunID == 0) && job.Kind != StartKind {
-		return doInner(ctx)
+	if m.riverConfig != nil && m.fleet.Load() == nil {
+		m.joinOnFirstJob(ctx)
 	}
-	nc := &nodeContext{pool: m.pool, jobID: job.ID, meta: meta}
-	ctx = context.WithValue(ctx, nodeContextKey{}, nc)
-	if meta.TimeoutMS > 0 {
+	var meta nodeMeta
+	isNode := json.Unmarshal(job.Metadata, &meta) == nil && meta.RunID != 0 || job.Kind == StartKind
+	timeout := m.JobTimeout
+	if isNode && meta.TimeoutMS > 0 {
+		timeout = time.Duration(meta.TimeoutMS) * time.Millisecond
+	}
+	if timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, time.Duration(meta.TimeoutMS)*time.Millisecond)
+		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
+	if !isNode {
+		return doInner(ctx)
+	}
+	nc := &nodeContext{pool: m.pool, jobID: job.ID, attempt: job.Attempt, meta: meta}
+	ctx = context.WithValue(ctx, nodeContextKey{}, nc)
 	err := doInner(ctx)
-	if meta.TimeoutMS > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	if timeout > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		// Over its timeout the attempt fails, even if Work ignored the
 		// cancelled context and returned nil.
-		return fmt.Errorf("htdag: node %q exceeded its timeout of %d ms: %w", meta.NodeID, meta.TimeoutMS, errors.Join(ctx.Err(), err))
+		return fmt.Errorf("htdag: node %q exceeded its timeout of %d ms: %w", meta.NodeID, timeout.Milliseconds(), errors.Join(ctx.Err(), err))
 	}
 	if err != nil {
 		return err
@@ -213,6 +273,38 @@ func (m *Middleware) Work(ctx context.Context, job *rivertype.JobRow, doInner fu
 		nc.txFuncs = append(nc.txFuncs, expandInTx(nc))
 	}
 	return m.completer.complete(nc)
+}
+
+// joinOnFirstJob joins the fleet for a process that did not call JoinFleet.
+// A failure (a database migrated before the fleet existed, say) is logged
+// once and not tried again: jobs run without it.
+func (m *Middleware) joinOnFirstJob(ctx context.Context) {
+	m.joinMu.Lock()
+	defer m.joinMu.Unlock()
+	if m.fleet.Load() != nil || m.joinFailed {
+		return
+	}
+	// It leaves when its River client has stopped, which River's work
+	// context tells (the client handed its work back by then).
+	client, err := river.ClientFromContextSafely[pgx.Tx](ctx)
+	if err == nil {
+		var f *Fleet
+		f, err = JoinFleet(context.WithoutCancel(ctx), m.pool, m.riverConfig, &FleetConfig{quietLeave: true})
+		if err == nil {
+			m.fleet.CompareAndSwap(nil, f)
+			go func() {
+				<-client.Stopped()
+				_ = f.Leave(context.Background())
+			}()
+			return
+		}
+	}
+	m.joinFailed = true
+	logger := m.riverConfig.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	logger.ErrorContext(ctx, "htdag: could not join the fleet; this worker's nodes will not be rescued in seconds if it dies", "error", err)
 }
 
 // expandInTx inserts nc's child run and parks the node (flow.expand).

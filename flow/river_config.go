@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -29,8 +30,14 @@ const (
 // ([DefaultFetchCooldown], [DefaultFetchPollInterval]), the flow
 // [Middleware] installed, and workers with flow's own kinds added: the
 // [StartWorker] for flow.start jobs (kept if workers already has a worker for
-// that kind). A nil workers is a new river.Workers holding only those. Adjust
-// the fields before river.NewClient.
+// that kind). A nil workers is a new river.Workers holding only those.
+//
+// It also sets what a fleet needs: a unique client ID (the fleet knows a
+// running job's worker by it; see [JoinFleet]), River's job timeout off with
+// the middleware's JobTimeout ([DefaultJobTimeout]) bounding attempts instead
+// (so that a node's "timeout_ms" may be longer than a minute), and a retry
+// policy that does not count attempts lost to a dead worker ([RetryPolicy]).
+// Adjust the fields before river.NewClient.
 //
 // Building a river.Config by hand instead, install [NewMiddleware]'s
 // middleware and add river.AddWorker(workers, &flow.StartWorker{}) yourself.
@@ -41,11 +48,55 @@ func RiverConfig(pool *pgxpool.Pool, workers *river.Workers) *river.Config {
 	// The only error is a worker already registered for the kind: the
 	// caller's own choice, kept.
 	_ = river.AddWorkerSafely(workers, &StartWorker{})
-	return &river.Config{
+	mw := NewMiddleware(pool)
+	mw.JobTimeout = DefaultJobTimeout
+	config := &river.Config{
+		ID:                newClientID(),
 		FetchCooldown:     DefaultFetchCooldown,
 		FetchPollInterval: DefaultFetchPollInterval,
+		JobTimeout:        -1,
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: DefaultMaxWorkers}},
+		RetryPolicy:       &RetryPolicy{},
 		Workers:           workers,
-		Middleware:        []rivertype.Middleware{NewMiddleware(pool)},
+		Middleware:        []rivertype.Middleware{mw},
 	}
+	mw.riverConfig = config
+	return config
+}
+
+// RetryPolicy is River's default retry policy (a backoff of about attempt^4
+// seconds, counted from the job's errors) except that errors recording an
+// attempt lost to a dead worker do not count: a node whose worker was killed
+// five times and then fails on its own is retried after one second, not
+// after 6^4.
+type RetryPolicy struct {
+	river.DefaultClientRetryPolicy
+}
+
+// NextRetry implements river.ClientRetryPolicy.
+func (p *RetryPolicy) NextRetry(job *rivertype.JobRow) time.Time {
+	lost := 0
+	for _, e := range job.Errors {
+		if isLostAttemptError(e.Error) {
+			lost++
+		}
+	}
+	if lost == 0 {
+		return p.DefaultClientRetryPolicy.NextRetry(job)
+	}
+	cp := *job
+	cp.Errors = make([]rivertype.AttemptError, 0, len(job.Errors)-lost)
+	for _, e := range job.Errors {
+		if !isLostAttemptError(e.Error) {
+			cp.Errors = append(cp.Errors, e)
+		}
+	}
+	return p.DefaultClientRetryPolicy.NextRetry(&cp)
+}
+
+// isLostAttemptError reports whether an attempt error was written by
+// flow.rescue_lost_nodes: "htdag: worker N (...) died while running this
+// attempt" or "htdag: River client X died before it registered, while ...".
+func isLostAttemptError(msg string) bool {
+	return strings.HasPrefix(msg, "htdag: ") && strings.Contains(msg, " died ") && strings.Contains(msg, "while running this attempt")
 }

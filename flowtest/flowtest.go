@@ -71,6 +71,23 @@ func NewPool(tb testing.TB, lines ...migrate.Line) *pgxpool.Pool {
 	return pool
 }
 
+// PoolOn opens a pool on url (a database the test made elsewhere, such as
+// on a private cluster), closed when tb ends.
+func PoolOn(tb testing.TB, url string) *pgxpool.Pool {
+	tb.Helper()
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		tb.Fatalf("flowtest: %v", err)
+	}
+	cfg.MaxConns = DefaultMaxConns
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		tb.Fatalf("flowtest: %v", err)
+	}
+	tb.Cleanup(pool.Close)
+	return pool
+}
+
 // DatabaseURL returns a connection URL for the database behind pool, for a
 // subprocess (a worker binary under test, say).
 func DatabaseURL(pool *pgxpool.Pool) string {

@@ -39,12 +39,35 @@ func RiverConfig(pool *pgxpool.Pool, workers *river.Workers) *river.Config {
 // River stops when its start context ends, and the test's may end first.
 func StartRiver(tb testing.TB, pool *pgxpool.Pool, config *river.Config) *river.Client[pgx.Tx] {
 	tb.Helper()
+	return StartRiverWithFleet(tb, pool, config, nil)
+}
+
+// StartRiverWithFleet is [StartRiver] with the fleet membership configured
+// by fleetConfig (nil: the defaults, and a test failure should the client be
+// declared dead).
+func StartRiverWithFleet(tb testing.TB, pool *pgxpool.Pool, config *river.Config, fleetConfig *flow.FleetConfig) *river.Client[pgx.Tx] {
+	tb.Helper()
 	if config == nil {
 		config = RiverConfig(pool, nil)
 	}
 	client, err := river.NewClient(riverpgxv5.New(pool), config)
 	if err != nil {
 		tb.Fatalf("flowtest: River client: %v", err)
+	}
+	// The client joins the fleet as `worker run` does, before it starts, and
+	// leaves once it has stopped.
+	var fleet *flow.Fleet
+	if config.ID != "" && flow.MiddlewareOf(config) != nil {
+		fc := flow.FleetConfig{
+			OnDeclaredDead: func() { tb.Errorf("flowtest: the test's River client %s was declared dead by the fleet", config.ID) },
+		}
+		if fleetConfig != nil {
+			fc = *fleetConfig
+		}
+		fleet, err = flow.JoinFleet(context.Background(), pool, config, &fc)
+		if err != nil {
+			tb.Fatalf("flowtest: joining the fleet: %v", err)
+		}
 	}
 	if err := client.Start(context.Background()); err != nil {
 		tb.Fatalf("flowtest: starting River: %v", err)
@@ -55,6 +78,44 @@ func StartRiver(tb testing.TB, pool *pgxpool.Pool, config *river.Config) *river.
 		if err := client.Stop(ctx); err != nil {
 			tb.Errorf("flowtest: stopping River: %v", err)
 		}
+		if fleet != nil {
+			if err := fleet.Leave(ctx); err != nil {
+				tb.Errorf("flowtest: leaving the fleet: %v", err)
+			}
+		}
 	})
 	return client
+}
+
+// JoinFleet registers a live worker serving queues (every kind), without a
+// River client, until tb ends: for tests of what flow.check says while a
+// worker is alive, or of the fleet itself. cfg may be nil; a nil
+// OnDeclaredDead fails the test.
+func JoinFleet(tb testing.TB, pool *pgxpool.Pool, cfg *flow.FleetConfig, queues ...string) *flow.Fleet {
+	tb.Helper()
+	c := flow.FleetConfig{}
+	if cfg != nil {
+		c = *cfg
+	}
+	if len(queues) == 0 {
+		queues = []string{river.QueueDefault}
+	}
+	c.Queues, c.AnyKind = queues, c.Kinds == nil
+	if c.OnDeclaredDead == nil {
+		c.OnDeclaredDead = func() { tb.Errorf("flowtest: a fleet member was declared dead") }
+	}
+	config := flow.RiverConfig(pool, nil)
+	config.Logger = riverLogger
+	fleet, err := flow.JoinFleet(context.Background(), pool, config, &c)
+	if err != nil {
+		tb.Fatalf("flowtest: joining the fleet: %v", err)
+	}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), StopTimeout)
+		defer cancel()
+		if err := fleet.Leave(ctx); err != nil {
+			tb.Errorf("flowtest: leaving the fleet: %v", err)
+		}
+	})
+	return fleet
 }

@@ -149,6 +149,7 @@ all state lives in PostgreSQL, so any number of workers can share a database.`,
 		a.cancelCommand(),
 		a.retryCommand(),
 		a.doctorCommand(),
+		a.workersCommand(),
 		a.benchCommand(),
 		a.ingestCommand(),
 	)

@@ -14,7 +14,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
@@ -36,6 +35,8 @@ type runOptions struct {
 	fetchPollInterval time.Duration
 	shutdownTimeout   time.Duration
 	runRetention      time.Duration
+	jobTimeout        time.Duration
+	stuckAfter        time.Duration
 }
 
 func (a *app) runCommand() *cobra.Command {
@@ -46,9 +47,17 @@ func (a *app) runCommand() *cobra.Command {
 		Long: `run works flow nodes with the built-in kinds (noop, sleep, echo, fail) and
 the code-ingestion workflow's (ingest.*, see worker ingest).
 
+It joins the fleet (flow.workers) before it fetches anything: it holds a
+liveness lock on a connection of its own, and with every other worker it
+sends the running nodes of a worker that died back to be worked, within
+seconds. If it finds that it was itself declared dead (cut off from the
+database for longer than the grace), it exits at once with status 3.
+
 On SIGINT or SIGTERM it stops fetching and lets running jobs finish for up to
 --shutdown-timeout; jobs still running then are cancelled and left for River
-to retry. A second signal skips the rest of the grace period.`,
+to retry. A second signal skips the rest of the grace period (one that comes
+within a second of the first, as when a process group is signalled twice,
+does not).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.run(cmd, &o)
@@ -63,6 +72,8 @@ to retry. A second signal skips the rest of the grace period.`,
 	f.DurationVar(&o.fetchPollInterval, "fetch-poll-interval", flow.DefaultFetchPollInterval, "fetch this often even without a wake-up")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "grace period for running jobs on shutdown before they are cancelled")
 	f.DurationVar(&o.runRetention, "run-retention", 24*time.Hour, "delete whole runs this long after they finished, every minute (0: keep forever)")
+	f.DurationVar(&o.jobTimeout, "job-timeout", flow.DefaultJobTimeout, "bound on an attempt of a node without timeout_ms (and of any other job); 0: none")
+	f.DurationVar(&o.stuckAfter, "stuck-after", time.Hour, "River rescues a job running this long as stuck (an attempt error); keep it above the longest node timeout")
 	return cmd
 }
 
@@ -106,6 +117,12 @@ func (a *app) run(cmd *cobra.Command, o *runOptions) error {
 	if o.runRetention < 0 {
 		return usageError(cmd, fmt.Errorf("--run-retention must not be negative"))
 	}
+	if o.jobTimeout < 0 {
+		return usageError(cmd, fmt.Errorf("--job-timeout must not be negative"))
+	}
+	if o.stuckAfter < max(o.jobTimeout, time.Second) {
+		return usageError(cmd, fmt.Errorf("--stuck-after (%s) must be at least --job-timeout (%s) and a second", o.stuckAfter, o.jobTimeout))
+	}
 
 	// ctx ends at the first signal. River must not see that: cancelling the
 	// context given to Start cancels running jobs at once, while we want them
@@ -127,12 +144,25 @@ func (a *app) run(cmd *cobra.Command, o *runOptions) error {
 	config.Queues = queues
 	config.FetchCooldown = o.fetchCooldown
 	config.FetchPollInterval = o.fetchPollInterval
+	config.RescueStuckJobsAfter = o.stuckAfter
 	config.Logger = a.slog
+	flow.MiddlewareOf(config).JobTimeout = o.jobTimeout
 
-	client, err := river.NewClient(riverpgxv5.New(pool), config)
+	client, err := river.NewClient(flow.NewDriver(pool, &flow.DriverOptions{Logger: a.slog}), config)
 	if err != nil {
 		return fmt.Errorf("configuring River: %w", err)
 	}
+	// Join the fleet before fetching anything: a node this worker fetches
+	// must name a registered, live worker.
+	fleet, err := flow.JoinFleet(ctx, pool, config, &flow.FleetConfig{Logger: a.slog})
+	if err != nil {
+		return migrateHint(err)
+	}
+	defer func() {
+		if err := fleet.Leave(bg); err != nil {
+			a.log.Warn().Err(err).Msg("leaving the fleet")
+		}
+	}()
 	if err := client.Start(bg); err != nil {
 		return fmt.Errorf("starting River: %w", migrateHint(err))
 	}
@@ -154,6 +184,9 @@ func (a *app) run(cmd *cobra.Command, o *runOptions) error {
 		Stringer("fetch_poll_interval", o.fetchPollInterval).
 		Stringer("shutdown_timeout", o.shutdownTimeout).
 		Stringer("run_retention", o.runRetention).
+		Stringer("job_timeout", o.jobTimeout).
+		Int64("worker_id", fleet.ID()).
+		Str("client_id", fleet.ClientID()).
 		Strs("kinds", append([]string{jobs.NoopArgs{}.Kind(), jobs.SleepArgs{}.Kind(), jobs.EchoArgs{}.Kind(), jobs.FailArgs{}.Kind()}, ingest.Kinds()...)).
 		Int("pid", os.Getpid()).
 		Msg("worker started")
@@ -167,8 +200,12 @@ func (a *app) run(cmd *cobra.Command, o *runOptions) error {
 	case <-client.Stopped():
 		return errors.New("river client stopped unexpectedly")
 	}
-	return a.shutdown(client, o.shutdownTimeout)
+	return a.shutdown(client, o.shutdownTimeout, time.Now())
 }
+
+// secondSignalIgnoredWithin: a signal this soon after the first is the same
+// request delivered twice, not a second one.
+const secondSignalIgnoredWithin = time.Second
 
 // runRetentionInterval is how often `worker run` deletes expired runs.
 const runRetentionInterval = time.Minute
@@ -198,9 +235,11 @@ func (a *app) deleteFinishedRuns(ctx context.Context, client *flow.Client, reten
 // shutdown stops the client: first gracefully (no new fetches, running jobs
 // finish) for up to grace, then by cancelling running jobs so that River
 // records them as errored and retries them later, elsewhere.
-func (a *app) shutdown(client *river.Client[pgx.Tx], grace time.Duration) error {
-	// A second signal ends the grace period early.
-	again := make(chan os.Signal, 1)
+func (a *app) shutdown(client *river.Client[pgx.Tx], grace time.Duration, first time.Time) error {
+	// A second signal ends the grace period early, unless it comes so soon
+	// after the first that it is the same event delivered twice (a process
+	// group signalled, then each process in it).
+	again := make(chan os.Signal, 4)
 	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(again)
 
@@ -208,11 +247,19 @@ func (a *app) shutdown(client *river.Client[pgx.Tx], grace time.Duration) error 
 	stopCtx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	go func() {
-		select {
-		case sig := <-again:
-			a.log.Warn().Str("signal", sig.String()).Msg("second signal: cancelling running jobs")
-			cancel()
-		case <-stopCtx.Done():
+		for {
+			select {
+			case sig := <-again:
+				if time.Since(first) < secondSignalIgnoredWithin {
+					a.log.Info().Str("signal", sig.String()).Msg("signal repeated within a second of the first: still waiting for running jobs")
+					continue
+				}
+				a.log.Warn().Str("signal", sig.String()).Msg("second signal: cancelling running jobs")
+				cancel()
+				return
+			case <-stopCtx.Done():
+				return
+			}
 		}
 	}()
 	if err := client.Stop(stopCtx); err == nil {

@@ -635,14 +635,20 @@ func TestCancelCommand(t *testing.T) {
 	require.Equal(t, fmt.Sprintf("run %d is running; nothing to retry\n", runID), res.stdout)
 }
 
-// `worker doctor` finds nothing on a healthy database and exits 1 listing
-// the problem when a count disagrees with the jobs.
+// `worker doctor` says when no live worker serves what waits, finds nothing
+// on a healthy database, and exits 1 listing the problem when a count
+// disagrees with the jobs.
 func TestDoctor(t *testing.T) {
 	t.Parallel()
 	pool := flowtest.NewPool(t)
 	runID := startRun(t, pool, `{"nodes": [{"id": "a", "kind": "noop"}, {"id": "b", "kind": "noop", "deps": ["a"]}]}`)
 
 	res := cli(t, "", db(pool, "doctor")...)
+	require.Equal(t, 1, res.code, "stderr: %s", res.stderr)
+	require.Regexp(t, `a\s+fleet\s+available in queue "default", which no live worker serves`, res.stdout)
+
+	flowtest.JoinFleet(t, pool, nil)
+	res = cli(t, "", db(pool, "doctor")...)
 	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
 	require.Equal(t, "no problems found\n", res.stdout)
 
@@ -696,6 +702,7 @@ func TestRunsAndJSONOutputs(t *testing.T) {
 	require.NotEqual(t, 0, res.code)
 	require.Contains(t, res.stderr, `--state "bogus"`)
 
+	flowtest.JoinFleet(t, pool, nil)
 	res = cli(t, "", db(pool, "doctor", "--json")...)
 	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
 	require.JSONEq(t, `[]`, res.stdout)

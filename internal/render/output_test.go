@@ -78,9 +78,9 @@ func TestTextOutputEscapesDatabaseText(t *testing.T) {
 	require.Contains(t, b.String(), "name "+escaped)
 
 	b.Reset()
-	require.NoError(t, ProblemsText(&b, []flow.Problem{{RunID: 5, NodeID: "id" + evil, Problem: "node " + evil}}))
+	require.NoError(t, ProblemsText(&b, []flow.Problem{{RunID: 5, NodeID: "id" + evil, Problem: "node " + evil, Category: flow.ProblemStuck}}))
 	requireNoRawControls(t, b.String())
-	require.Contains(t, b.String(), "id"+escaped+"  node "+escaped)
+	require.Contains(t, b.String(), "id"+escaped+"  stuck     node "+escaped)
 }
 
 // JSON output escapes what encoding/json lets through raw (C1 controls,

@@ -15,9 +15,9 @@ func ProblemsText(w io.Writer, problems []flow.Problem) error {
 		_, err := fmt.Fprintln(w, "no problems found")
 		return err
 	}
-	rows := [][]string{{"RUN", "NODE", "PROBLEM"}}
+	rows := [][]string{{"RUN", "NODE", "CATEGORY", "PROBLEM"}}
 	for _, p := range problems {
-		rows = append(rows, []string{strconv.FormatInt(p.RunID, 10), cell(orDash(p.NodeID), 0), cell(p.Problem, 0)})
+		rows = append(rows, []string{strconv.FormatInt(p.RunID, 10), cell(orDash(p.NodeID), 0), cell(orDash(string(p.Category)), 0), cell(p.Problem, 0)})
 	}
 	return writeTable(w, rows, alignLeft)
 }

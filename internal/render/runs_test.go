@@ -67,12 +67,14 @@ func TestProblemsText(t *testing.T) {
 	t.Parallel()
 	var b bytes.Buffer
 	require.NoError(t, ProblemsText(&b, []flow.Problem{
-		{RunID: 3, Problem: "unfinished is 1 but 2 nodes are not finished"},
-		{RunID: 12, NodeID: "fetch", Problem: "pending with waiting = 0 in a running run (lost release)"},
+		{RunID: 3, Problem: "unfinished is 1 but 2 nodes are not finished", Category: flow.ProblemConsistency},
+		{RunID: 12, NodeID: "fetch", Problem: "pending with waiting = 0 in a running run (lost release)", Category: flow.ProblemStuck},
+		{RunID: 13, NodeID: "x", Problem: "available in queue \"q\", which no live worker serves", Category: flow.ProblemFleet},
 	}))
-	require.Equal(t, `RUN  NODE   PROBLEM
-3    -      unfinished is 1 but 2 nodes are not finished
-12   fetch  pending with waiting = 0 in a running run (lost release)
+	require.Equal(t, `RUN  NODE   CATEGORY     PROBLEM
+3    -      consistency  unfinished is 1 but 2 nodes are not finished
+12   fetch  stuck        pending with waiting = 0 in a running run (lost release)
+13   x      fleet        available in queue "q", which no live worker serves
 `, b.String())
 
 	b.Reset()

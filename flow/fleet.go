@@ -1,0 +1,440 @@
+package flow
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net"
+	"os"
+	"reflect"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/puddle/v2"
+	"github.com/riverqueue/river"
+)
+
+// Fleet defaults. A worker whose process is killed loses its liveness lock at
+// once; it is declared dead DefaultLostGrace after its last heartbeat (or
+// after PostgreSQL started, if that is later), and a live worker's rescue,
+// which runs every DefaultRescueInterval, sends its running nodes back to be
+// worked: a node of a killed worker runs again after at most about
+// DefaultHeartbeatInterval + DefaultLostGrace + DefaultRescueInterval.
+const (
+	// DefaultHeartbeatInterval is how often a worker proves it is alive.
+	DefaultHeartbeatInterval = 1 * time.Second
+	// DefaultLostGrace is how long a worker's liveness lock may be free
+	// before it is declared dead: long enough to reconnect after a
+	// PostgreSQL restart.
+	DefaultLostGrace = 3 * time.Second
+	// DefaultRescueInterval is how often each worker looks for dead ones.
+	DefaultRescueInterval = 1 * time.Second
+	// DefaultSweepInterval is how often each worker also looks at every
+	// running node of every dead worker (see flow.rescue_lost_nodes).
+	DefaultSweepInterval = 30 * time.Second
+)
+
+// ExitCodeDeclaredDead is the exit status of a worker process that found it
+// was declared dead (its nodes were handed to other workers): it exits at
+// once, so that it works none of them twice. A supervisor restarts it as a
+// new worker.
+const ExitCodeDeclaredDead = 3
+
+// FleetConfig configures a process's membership in the fleet. The zero value
+// is usable.
+type FleetConfig struct {
+	// Host names the machine in flow.workers. Default: os.Hostname().
+	Host string
+	// Version is shown in flow.workers. Default: the main module's version
+	// from the build information, or "(devel)".
+	Version string
+	// Queues and Kinds are what the worker serves, for flow.check's "no
+	// live worker serves" problems. Default: read from the river.Config
+	// given to JoinFleet (kinds by reading River's registered workers; when
+	// that fails they are unknown, counted as every kind).
+	Queues []string
+	Kinds  []string
+	// AnyKind records the worker as serving every kind (Kinds is ignored).
+	AnyKind bool
+	// LivenessConnConfig is the connection the liveness lock is held on,
+	// which must reach PostgreSQL directly (a transaction-pooling PgBouncer
+	// would drop the session lock). Default: the pool's connection config.
+	LivenessConnConfig *pgx.ConnConfig
+	// HeartbeatInterval, LostGrace, RescueInterval and SweepInterval: see
+	// the Default constants of the same names.
+	HeartbeatInterval time.Duration
+	LostGrace         time.Duration
+	RescueInterval    time.Duration
+	SweepInterval     time.Duration
+	// OnDeclaredDead runs when this process finds it was declared dead.
+	// Default: log and os.Exit(ExitCodeDeclaredDead).
+	OnDeclaredDead func()
+	// Logger receives the membership's events. Default: the river.Config's
+	// Logger, else slog.Default().
+	Logger *slog.Logger
+
+	// quietLeave: a membership joined on the first job leaves when its
+	// client stopped, maybe after the application stopped logging.
+	quietLeave bool
+}
+
+// Fleet is a worker process's membership in the fleet: its row of
+// flow.worker, the liveness lock on a connection of its own, its heartbeat,
+// and the rescue of other workers' lost nodes that every member runs. Join
+// with [JoinFleet] before the River client starts; [Fleet.Leave] after it
+// stopped.
+type Fleet struct {
+	pool     *pgxpool.Pool
+	id       int64
+	clientID string
+	cfg      FleetConfig
+	log      *slog.Logger
+
+	conn      *pgx.Conn // the liveness session; owned by the heartbeat loop
+	cancel    context.CancelFunc
+	done      chan struct{}
+	dead      atomic.Bool
+	leaving   atomic.Bool
+	leaveOnce sync.Once
+	leaveErr  error
+}
+
+// ID is the worker's id in flow.worker.
+func (f *Fleet) ID() int64 { return f.id }
+
+// ClientID is the River client id the worker registered with.
+func (f *Fleet) ClientID() string { return f.clientID }
+
+// ApplicationName is the application_name the worker's sessions carry in
+// pg_stat_activity ("htdag worker N").
+func (f *Fleet) ApplicationName() string { return fmt.Sprintf("htdag worker %d", f.id) }
+
+// JoinFleet registers the process whose River client uses riverConfig as a
+// worker, takes its liveness lock, and starts its heartbeat and its rescue of
+// dead workers' nodes. Call it after river.NewClient and before the client
+// starts. riverConfig.ID must be set ([RiverConfig] sets a unique one); the
+// queues and kinds come from riverConfig unless cfg names them. cfg may be nil.
+//
+// A process that uses [RiverConfig] and never calls JoinFleet joins on its
+// first job and never leaves: flow.workers then shows it dead, not stopped,
+// once it has gone.
+func JoinFleet(ctx context.Context, pool *pgxpool.Pool, riverConfig *river.Config, cfg *FleetConfig) (*Fleet, error) {
+	if riverConfig == nil || riverConfig.ID == "" {
+		return nil, errors.New("htdag: JoinFleet: river.Config.ID is empty; use flow.RiverConfig, or give the client a unique ID")
+	}
+	c := FleetConfig{}
+	if cfg != nil {
+		c = *cfg
+	}
+	if c.Queues == nil {
+		c.Queues = slices.Sorted(maps.Keys(riverConfig.Queues))
+	}
+	switch {
+	case c.AnyKind:
+		c.Kinds = nil
+	case c.Kinds == nil:
+		c.Kinds = registeredKinds(riverConfig.Workers)
+	}
+	if c.Logger == nil {
+		c.Logger = riverConfig.Logger
+	}
+	f, err := joinFleet(ctx, pool, riverConfig.ID, c)
+	if err != nil {
+		return nil, err
+	}
+	if m := middlewareOf(riverConfig); m != nil {
+		m.fleet.CompareAndSwap(nil, f)
+	}
+	return f, nil
+}
+
+func joinFleet(ctx context.Context, pool *pgxpool.Pool, clientID string, c FleetConfig) (*Fleet, error) {
+	if c.Host == "" {
+		c.Host, _ = os.Hostname()
+	}
+	if c.Version == "" {
+		c.Version = buildVersion()
+	}
+	c.HeartbeatInterval = cmpOr(c.HeartbeatInterval, DefaultHeartbeatInterval)
+	c.LostGrace = cmpOr(c.LostGrace, DefaultLostGrace)
+	c.RescueInterval = cmpOr(c.RescueInterval, DefaultRescueInterval)
+	c.SweepInterval = cmpOr(c.SweepInterval, DefaultSweepInterval)
+	if c.LivenessConnConfig == nil {
+		c.LivenessConnConfig = pool.Config().ConnConfig
+	}
+	f := &Fleet{pool: pool, clientID: clientID, cfg: c, log: c.Logger, done: make(chan struct{})}
+	if f.log == nil {
+		f.log = slog.Default()
+	}
+	conn, err := f.connect(ctx, "htdag worker (registering)")
+	if err != nil {
+		return nil, fmt.Errorf("htdag: joining the fleet: %w", err)
+	}
+	err = conn.QueryRow(ctx, "SELECT flow.worker_register($1, $2, $3, $4, $5, $6)",
+		clientID, c.Host, os.Getpid(), c.Version, c.Queues, c.Kinds).Scan(&f.id)
+	if err != nil {
+		_ = conn.Close(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("htdag: joining the fleet: %w", err)
+	}
+	_, _ = conn.Exec(ctx, "SET application_name = '"+f.ApplicationName()+" liveness'")
+	f.conn = conn
+	f.log.InfoContext(ctx, "htdag: joined the fleet", "worker_id", f.id, "client_id", clientID,
+		"host", c.Host, "queues", c.Queues)
+
+	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	f.cancel = cancel
+	go f.run(loopCtx)
+	return f, nil
+}
+
+// Leave records that the worker stopped (call it after the River client
+// stopped and handed its work back), frees the liveness lock and stops the
+// heartbeat and rescue. Calling it again does nothing.
+func (f *Fleet) Leave(ctx context.Context) error {
+	f.leaveOnce.Do(func() {
+		f.leaving.Store(true)
+		f.cancel()
+		<-f.done
+		if f.dead.Load() {
+			return
+		}
+		conn, err := f.connect(ctx, f.ApplicationName()+" (leaving)")
+		if err != nil {
+			f.leaveErr = fmt.Errorf("htdag: leaving the fleet: %w", err)
+			return
+		}
+		defer conn.Close(context.WithoutCancel(ctx))
+		if _, err := conn.Exec(ctx, "SELECT flow.worker_stop($1)", f.id); err != nil {
+			f.leaveErr = fmt.Errorf("htdag: leaving the fleet: %w", err)
+			return
+		}
+		if !f.cfg.quietLeave {
+			f.log.InfoContext(ctx, "htdag: left the fleet", "worker_id", f.id)
+		}
+	})
+	return f.leaveErr
+}
+
+// run is the heartbeat and rescue loop; it owns f.conn.
+func (f *Fleet) run(ctx context.Context) {
+	defer close(f.done)
+	defer func() {
+		if f.conn != nil {
+			// Closing the session frees the lock; Leave records the stop.
+			_ = f.conn.Close(context.Background())
+		}
+	}()
+	heartbeat := time.NewTicker(f.cfg.HeartbeatInterval)
+	defer heartbeat.Stop()
+	rescue := time.NewTicker(f.cfg.RescueInterval)
+	defer rescue.Stop()
+	lastSweep := time.Now()
+	lost := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-heartbeat.C:
+			state, err := f.heartbeat(ctx)
+			switch {
+			case ctx.Err() != nil:
+				return
+			case err != nil:
+				if !lost {
+					f.log.Log(ctx, f.connLevel(slog.LevelWarn), "htdag: liveness connection lost; reconnecting", "worker_id", f.id, "error", err)
+					lost = true
+				}
+			case state == "alive":
+				if lost {
+					f.log.Log(ctx, f.connLevel(slog.LevelInfo), "htdag: liveness connection back", "worker_id", f.id)
+					lost = false
+				}
+			case state == "locked elsewhere":
+				// The old session has not ended yet; it still counts as us.
+			default: // dead, stopped
+				f.declaredDead(ctx, state)
+				return
+			}
+		case <-rescue.C:
+			sweep := time.Since(lastSweep) >= f.cfg.SweepInterval
+			if err := f.rescue(ctx, sweep); err != nil {
+				if errors.Is(err, puddle.ErrClosedPool) {
+					// The process is shutting its pool down without Leave
+					// (a member that joined on its own): end here.
+					return
+				}
+				if ctx.Err() == nil {
+					f.log.Log(ctx, f.connLevel(slog.LevelWarn), "htdag: rescuing lost nodes failed", "worker_id", f.id, "error", err)
+				}
+			} else if sweep {
+				lastSweep = time.Now()
+			}
+		}
+	}
+}
+
+// heartbeat runs flow.worker_heartbeat on the liveness session, connecting
+// it again first if it was lost.
+func (f *Fleet) heartbeat(ctx context.Context) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, max(2*f.cfg.HeartbeatInterval, 2*time.Second))
+	defer cancel()
+	if f.conn == nil || f.conn.IsClosed() {
+		conn, err := f.connect(ctx, f.ApplicationName()+" liveness")
+		if err != nil {
+			return "", err
+		}
+		f.conn = conn
+	}
+	var state string
+	if err := f.conn.QueryRow(ctx, "SELECT flow.worker_heartbeat($1)", f.id).Scan(&state); err != nil {
+		_ = f.conn.Close(context.WithoutCancel(ctx))
+		f.conn = nil
+		return "", err
+	}
+	return state, nil
+}
+
+func (f *Fleet) declaredDead(ctx context.Context, state string) {
+	f.dead.Store(true)
+	f.log.ErrorContext(ctx, "htdag: this worker was declared "+state+" by the fleet (its liveness lock was gone for longer than the grace); its running nodes were handed to other workers",
+		"worker_id", f.id, "client_id", f.clientID)
+	if f.cfg.OnDeclaredDead != nil {
+		f.cfg.OnDeclaredDead()
+		return
+	}
+	os.Exit(ExitCodeDeclaredDead)
+}
+
+// connLevel is the level of connection trouble: debug for a membership that
+// joined on its own (it leaves when its client stops, and its database may be
+// gone first, as in tests), level otherwise.
+func (f *Fleet) connLevel(level slog.Level) slog.Level {
+	if f.cfg.quietLeave || f.leaving.Load() {
+		return slog.LevelDebug
+	}
+	return level
+}
+
+// DeclaredDead reports whether this worker found it was declared dead.
+func (f *Fleet) DeclaredDead() bool { return f.dead.Load() }
+
+// rescue runs flow.rescue_lost_nodes once.
+func (f *Fleet) rescue(ctx context.Context, sweep bool) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	rows, err := f.pool.Query(ctx, "SELECT worker_id, job_id, action FROM flow.rescue_lost_nodes($1, $2)", f.cfg.LostGrace, sweep)
+	if err != nil {
+		return err
+	}
+	var (
+		workerID *int64
+		jobID    int64
+		action   string
+	)
+	_, err = pgx.ForEachRow(rows, []any{&workerID, &jobID, &action}, func() error {
+		f.log.WarnContext(ctx, "htdag: rescued a node whose worker died", "dead_worker_id", workerID, "job_id", jobID,
+			"now", action, "worker_id", f.id)
+		return nil
+	})
+	return err
+}
+
+// connect opens a liveness-style session: its own connection, with TCP
+// keepalives short enough that PostgreSQL notices a lost host in about ten
+// seconds (client side too).
+func (f *Fleet) connect(ctx context.Context, appName string) (*pgx.Conn, error) {
+	cc := f.cfg.LivenessConnConfig.Copy()
+	if cc.RuntimeParams == nil {
+		cc.RuntimeParams = map[string]string{}
+	}
+	cc.RuntimeParams["application_name"] = appName
+	cc.RuntimeParams["tcp_keepalives_idle"] = "5"
+	cc.RuntimeParams["tcp_keepalives_interval"] = "2"
+	cc.RuntimeParams["tcp_keepalives_count"] = "3"
+	dialer := &net.Dialer{
+		Timeout:         10 * time.Second,
+		KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 5 * time.Second, Interval: 2 * time.Second, Count: 3},
+	}
+	cc.DialFunc = dialer.DialContext
+	return pgx.ConnectConfig(ctx, cc)
+}
+
+// registeredKinds lists the job kinds workers has workers for. River keeps
+// them in an unexported map; reading it by reflection is best effort (a test
+// pins it to the River version in go.mod): nil means unknown.
+func registeredKinds(workers *river.Workers) []string {
+	if workers == nil {
+		return nil
+	}
+	m := reflect.ValueOf(workers).Elem().FieldByName("workersMap")
+	if !m.IsValid() || m.Kind() != reflect.Map || m.Type().Key().Kind() != reflect.String {
+		return nil
+	}
+	kinds := make([]string, 0, m.Len())
+	for _, k := range m.MapKeys() {
+		kinds = append(kinds, k.String())
+	}
+	slices.Sort(kinds)
+	return kinds
+}
+
+// newClientID returns a River client id for this process: "htdag_", the
+// host (cut to 24 characters), the pid and 6 random hex digits. River uses
+// it in river_job.attempted_by; flow.worker maps it back to the process.
+func newClientID() string {
+	host, _ := os.Hostname()
+	host = strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' {
+			return r
+		}
+		return '-'
+	}, host)
+	if len(host) > 24 {
+		host = host[:24]
+	}
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("htdag_%s_%d_%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+}
+
+func buildVersion() string {
+	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" {
+		return info.Main.Version
+	}
+	return "(devel)"
+}
+
+func cmpOr(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// isConnectionError reports whether err means the connection (or the server
+// behind it) went away, so that the statement may be tried again on a new
+// connection: a network error, a terminated session (57P01 admin shutdown,
+// 57P02/57P03), or a connection exception (class 08).
+func isConnectionError(err error) bool {
+	if err == nil {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03" || strings.HasPrefix(pgErr.Code, "08")
+	}
+	var netErr net.Error
+	return errors.As(err, &netErr) || pgconn.SafeToRetry(err) || errors.Is(err, net.ErrClosed) ||
+		strings.Contains(err.Error(), "conn closed") || strings.Contains(err.Error(), "unexpected EOF")
+}

@@ -11,7 +11,7 @@ BIN := bin/worker
 WITH_DB = env=$$(scripts/ensure-postgres.sh) && eval "$$env" &&
 
 .DEFAULT_GOAL := help
-.PHONY: help build test migrate run demo bench fmt vet lint clean stop-postgres
+.PHONY: help build test migrate run demo bench soak fmt vet lint clean stop-postgres
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ run: build ## work flow nodes in the foreground (Ctrl-C stops gracefully)
 
 demo: ## migrate, start a worker, ingest this repository (worker ingest), query the result
 	@scripts/demo.sh
+
+soak: ## 3 minutes of kill -9 and PostgreSQL restarts under load, then the checks (docs/RELIABILITY.md)
+	$(GO) run ./internal/soak/cmd
 
 bench: ## run the benchmark (worker bench)
 	@$(WITH_DB) $(GO) run ./cmd/worker bench

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
@@ -140,6 +141,11 @@ func (a *app) run(cmd *cobra.Command, o *runOptions) error {
 	workers := river.NewWorkers()
 	jobs.Register(workers)
 	ingest.Register(workers, pool)
+	kinds := append([]string{jobs.NoopArgs{}.Kind(), jobs.SleepArgs{}.Kind(), jobs.EchoArgs{}.Kind(), jobs.FailArgs{}.Kind()}, ingest.Kinds()...)
+	for _, k := range extraKinds {
+		k.register(workers, pool)
+		kinds = append(kinds, k.kinds...)
+	}
 	config := flow.RiverConfig(pool, workers)
 	config.Queues = queues
 	config.FetchCooldown = o.fetchCooldown
@@ -187,7 +193,7 @@ func (a *app) run(cmd *cobra.Command, o *runOptions) error {
 		Stringer("job_timeout", o.jobTimeout).
 		Int64("worker_id", fleet.ID()).
 		Str("client_id", fleet.ClientID()).
-		Strs("kinds", append([]string{jobs.NoopArgs{}.Kind(), jobs.SleepArgs{}.Kind(), jobs.EchoArgs{}.Kind(), jobs.FailArgs{}.Kind()}, ingest.Kinds()...)).
+		Strs("kinds", kinds).
 		Int("pid", os.Getpid()).
 		Msg("worker started")
 
@@ -202,6 +208,16 @@ func (a *app) run(cmd *cobra.Command, o *runOptions) error {
 	}
 	return a.shutdown(client, o.shutdownTimeout, time.Now())
 }
+
+// kindSet is node kinds a build adds to `worker run` (the soak's, with -tags
+// soak).
+type kindSet struct {
+	register func(*river.Workers, *pgxpool.Pool)
+	kinds    []string
+}
+
+// extraKinds are the kinds this build adds beyond the built-in ones.
+var extraKinds []kindSet
 
 // secondSignalIgnoredWithin: a signal this soon after the first is the same
 // request delivered twice, not a second one.

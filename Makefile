@@ -32,7 +32,9 @@ demo: ## migrate, start a worker, ingest this repository (worker ingest), query 
 	@scripts/demo.sh
 
 soak: ## 3 minutes of kill -9 and PostgreSQL restarts under load, then the checks (docs/RELIABILITY.md)
-	$(GO) run ./internal/soak/cmd
+	@$(WITH_DB) (HTDAG_LONG=1 $(GO) test -count=1 -run 'TestRunNodeLongerThanAMinute' ./cmd/worker & long=$$!; \
+		$(GO) run ./internal/soak/cmd; soak=$$?; wait $$long; long=$$?; \
+		[ $$soak -eq 0 ] && [ $$long -eq 0 ])
 
 bench: ## run the benchmark (worker bench)
 	@$(WITH_DB) $(GO) run ./cmd/worker bench

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
@@ -14,6 +16,8 @@ import (
 
 	"github.com/htdag/htdag/flow"
 	"github.com/htdag/htdag/flowtest"
+	"github.com/htdag/htdag/internal/pgcluster"
+	"github.com/htdag/htdag/migrations"
 )
 
 // A `worker run` killed with -9 while it works a node: until another worker
@@ -113,4 +117,63 @@ func TestRunSecondSignalAtOnceKeepsTheGrace(t *testing.T) {
 	require.Len(t, workers, 1)
 	require.Equal(t, flow.WorkerStateStopped, workers[0].State)
 	require.Equal(t, strconv.Itoa(w.cmd.Process.Pid), strconv.Itoa(workers[0].PID))
+}
+
+// A PostgreSQL restart under a running worker: the worker survives, says
+// when its liveness session and River's listener are back, and a node that
+// was running during the restart completes with its first attempt.
+func TestRunSurvivesAPostgresRestart(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cluster := pgcluster.Start(t, pgcluster.Options{})
+	pool := flowtest.PoolOn(t, cluster.URL(""))
+	_, err := migrations.Up(ctx, pool, nil)
+	require.NoError(t, err)
+	w := startWorkerCmd(t, exec.Command(workerBinary(t), "--database-url", cluster.URL(""), "--max-conns", "5", "run"))
+	client := flow.NewClient(pool, nil)
+	runID, err := client.Start(ctx, flow.JSONSpec(`{"nodes": [{"id": "s", "kind": "sleep", "args": {"ms": 1500}},
+		{"id": "after", "kind": "noop", "deps": ["s"]}]}`))
+	require.NoError(t, err)
+	waitNodeState(t, pool, runID, "s", "running")
+
+	require.NoError(t, cluster.Restart("immediate"))
+	run, err := client.Wait(ctx, runID)
+	require.NoError(t, err)
+	require.Equal(t, flow.RunStateCompleted, run.State)
+	var attempt int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT attempt FROM river_job WHERE metadata ->> 'flow_node' = 's'`).Scan(&attempt))
+	require.Equal(t, 1, attempt, "the restart cost the node no attempt")
+
+	require.Eventually(t, func() bool {
+		logs := w.logText()
+		return strings.Contains(logs, "River's listener is connected again") && strings.Contains(logs, "liveness connection back")
+	}, 30*time.Second, 10*time.Millisecond, "the worker says it is connected again; logs:\n%s", w.logText())
+	workers, err := client.Workers(ctx, true)
+	require.NoError(t, err)
+	require.Len(t, workers, 1, "still the same live worker")
+	require.Equal(t, w.cmd.Process.Pid, workers[0].PID)
+}
+
+// A node whose timeout_ms is two minutes and that sleeps 90 s completes
+// under a `worker run` with default flags (River's one-minute job timeout
+// used to cut it). It takes 90 s: `make soak` runs it (HTDAG_LONG=1).
+func TestRunNodeLongerThanAMinute(t *testing.T) {
+	if os.Getenv("HTDAG_LONG") == "" {
+		t.Skip("takes 90 s; make soak runs it (HTDAG_LONG=1)")
+	}
+	t.Parallel()
+	ctx := context.Background()
+	pool := flowtest.NewPool(t)
+	startWorker(t, pool)
+	client := flow.NewClient(pool, nil)
+	runID, err := client.Start(ctx, flow.JSONSpec(`{"nodes": [{"id": "long", "kind": "sleep", "args": {"ms": 90000}, "timeout_ms": 120000}]}`))
+	require.NoError(t, err)
+	waitCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	run, err := client.Wait(waitCtx, runID)
+	require.NoError(t, err)
+	require.Equal(t, flow.RunStateCompleted, run.State)
+	var attempt int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT attempt FROM river_job WHERE metadata ->> 'flow_node' = 'long'`).Scan(&attempt))
+	require.Equal(t, 1, attempt)
 }

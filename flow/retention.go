@@ -2,6 +2,7 @@ package flow
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -30,18 +31,73 @@ func (c *Client) DeleteFinishedRunsTx(ctx context.Context, tx pgx.Tx, olderThan 
 }
 
 func deleteFinishedRuns(ctx context.Context, q querier, olderThan time.Duration, batch int) (int, error) {
+	return deleteInBatches(ctx, batch, func(batch int) (int, error) {
+		var n int
+		err := q.QueryRow(ctx, "SELECT flow.delete_finished_runs($1, $2)", olderThan, batch).Scan(&n)
+		return n, err
+	})
+}
+
+// Retention says how long finished trees of runs are kept, by the state
+// their top run ended in. Zero keeps them forever.
+type Retention struct {
+	// Completed is how long a tree whose top run completed is kept after it
+	// finished.
+	Completed time.Duration
+	// Failed is how long a tree whose top run failed or was cancelled is
+	// kept after it finished: failures are what people come back to read,
+	// so it is usually longer.
+	Failed time.Duration
+}
+
+// DeleteFinishedRunsByState is [Client.DeleteFinishedRuns] with an age per
+// state (see [Retention]): it wraps flow.delete_finished_runs_by_state.
+// `worker run --run-retention --run-retention-failed` calls it every minute.
+func (c *Client) DeleteFinishedRunsByState(ctx context.Context, keep Retention, batch int) (int, error) {
+	return deleteFinishedRunsByState(ctx, c.pool, keep, batch)
+}
+
+// DeleteFinishedRunsByStateTx is [Client.DeleteFinishedRunsByState] inside
+// tx. After an error, roll tx back.
+func (c *Client) DeleteFinishedRunsByStateTx(ctx context.Context, tx pgx.Tx, keep Retention, batch int) (int, error) {
+	return deleteFinishedRunsByState(ctx, tx, keep, batch)
+}
+
+func deleteFinishedRunsByState(ctx context.Context, q querier, keep Retention, batch int) (int, error) {
+	if keep.Completed < 0 || keep.Failed < 0 {
+		return 0, fmt.Errorf("htdag: retention must not be negative (completed %s, failed %s)", keep.Completed, keep.Failed)
+	}
+	if keep.Completed == 0 && keep.Failed == 0 {
+		return 0, nil
+	}
+	// A NULL age keeps those trees.
+	age := func(d time.Duration) *time.Duration {
+		if d == 0 {
+			return nil
+		}
+		return &d
+	}
+	return deleteInBatches(ctx, batch, func(batch int) (int, error) {
+		var n int
+		err := q.QueryRow(ctx, "SELECT flow.delete_finished_runs_by_state($1, $2, $3)", age(keep.Completed), age(keep.Failed), batch).Scan(&n)
+		return n, err
+	})
+}
+
+// deleteInBatches calls one until a batch comes back short, and adds up.
+func deleteInBatches(ctx context.Context, batch int, one func(batch int) (int, error)) (int, error) {
 	if batch < 1 {
 		batch = DefaultDeleteBatch
 	}
 	total := 0
 	for {
-		var n int
-		if err := q.QueryRow(ctx, "SELECT flow.delete_finished_runs($1, $2)", olderThan, batch).Scan(&n); err != nil {
+		n, err := one(batch)
+		if err != nil {
 			return total, err
 		}
 		total += n
-		if n < batch {
-			return total, nil
+		if n < batch || ctx.Err() != nil {
+			return total, ctx.Err()
 		}
 	}
 }

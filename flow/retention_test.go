@@ -2,6 +2,7 @@ package flow_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -123,5 +124,41 @@ func TestDeleteFinishedRunsTxFollowsItsTransaction(t *testing.T) {
 	require.NoError(t, tx.Commit(b.ctx))
 	_, err = b.flow.GetRun(b.ctx, runID)
 	require.ErrorIs(t, err, flow.ErrRunNotFound)
+	requireNoRows(t, b.ctx, b.pool)
+}
+
+// Failed and cancelled trees can be kept longer than completed ones: each
+// state goes after its own age, and a zero age keeps that state.
+func TestDeleteFinishedRunsByStateKeepsFailuresLonger(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	spec := `{"nodes": [{"id": "a", "kind": "noop"}, {"id": "b", "kind": "noop", "deps": ["a"]}]}`
+	completed := b.startSQL(t, spec)
+	b.complete(t, completed, "a", "b")
+	failed := b.startSQL(t, spec)
+	_, err := b.pool.Exec(b.ctx, `UPDATE river_job SET state = 'discarded', finalized_at = now() WHERE id = $1`, b.jobID(t, failed, "a"))
+	require.NoError(t, err)
+	cancelled := b.startSQL(t, spec)
+	_, err = b.flow.Cancel(b.ctx, cancelled)
+	require.NoError(t, err)
+	require.Equal(t, flow.RunStateFailed, b.getRun(t, failed).State)
+	require.Equal(t, flow.RunStateCancelled, b.getRun(t, cancelled).State)
+
+	_, err = b.flow.DeleteFinishedRunsByState(b.ctx, flow.Retention{Completed: -time.Second}, 0)
+	require.ErrorContains(t, err, "must not be negative")
+
+	deleted, err := b.flow.DeleteFinishedRunsByState(b.ctx, flow.Retention{Completed: time.Nanosecond, Failed: time.Hour}, 0)
+	require.NoError(t, err)
+	require.Equal(t, 1, deleted, "the completed run; the failures are younger than an hour")
+	_, err = b.flow.GetRun(b.ctx, completed)
+	require.ErrorIs(t, err, flow.ErrRunNotFound)
+
+	deleted, err = b.flow.DeleteFinishedRunsByState(b.ctx, flow.Retention{Completed: time.Nanosecond}, 0)
+	require.NoError(t, err)
+	require.Zero(t, deleted, "a zero age keeps failed and cancelled runs")
+
+	deleted, err = b.flow.DeleteFinishedRunsByState(b.ctx, flow.Retention{Failed: time.Nanosecond}, 1)
+	require.NoError(t, err)
+	require.Equal(t, 2, deleted, "batches of one until none is left")
 	requireNoRows(t, b.ctx, b.pool)
 }

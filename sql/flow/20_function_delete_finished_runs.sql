@@ -1,33 +1,12 @@
 -- Retention: deletes whole trees of runs that finished more than p_older_than
--- ago (top runs whose every run has finished), at most p_limit top runs per
--- call, with their jobs, nodes and child runs. Concurrent callers skip each
--- other's runs (SKIP LOCKED). `worker run --run-retention` calls it every
--- minute; flow.keep_run_jobs lets these deletes through (flow.deleting_runs).
+-- ago, whatever their state, at most p_limit top runs per call (see
+-- flow.delete_finished_runs_by_state, which does the work).
 CREATE OR REPLACE FUNCTION flow.delete_finished_runs(p_older_than interval, p_limit integer DEFAULT 100) RETURNS integer
-LANGUAGE plpgsql
+LANGUAGE plpgsql -- not sql: its body is checked at creation, before the function it calls exists
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    v_runs bigint[];
 BEGIN
-    SELECT array_agg(id) INTO v_runs
-      FROM (SELECT r.id FROM flow.run r
-             WHERE r.parent_run_id IS NULL
-               AND r.state IN ('completed', 'failed', 'cancelled') AND r.finished_at < now() - p_older_than
-               AND NOT EXISTS (SELECT 1 FROM flow.run d WHERE d.root_run_id = r.id AND d.state IN ('pending', 'running'))
-             ORDER BY r.id
-             LIMIT p_limit
-               FOR UPDATE SKIP LOCKED) s;
-    IF v_runs IS NULL THEN
-        RETURN 0;
-    END IF;
-    PERFORM set_config('flow.deleting_runs', 'on', true);
-    DELETE FROM public.river_job
-     WHERE id IN (SELECT n.job_id FROM flow.node n
-                   WHERE n.run_id IN (SELECT r.id FROM flow.run r WHERE r.id = ANY (v_runs) OR r.root_run_id = ANY (v_runs)));
-    DELETE FROM flow.run WHERE id = ANY (v_runs); -- child runs and flow.node rows go with them (ON DELETE CASCADE)
-    PERFORM set_config('flow.deleting_runs', 'off', true);
-    RETURN cardinality(v_runs);
+    RETURN flow.delete_finished_runs_by_state(p_older_than, p_older_than, p_limit);
 END;
 $$;
 COMMENT ON FUNCTION flow.delete_finished_runs(interval, integer) IS 'Deletes finished runs older than the given age whole (jobs, nodes, run rows), up to a batch; returns how many.';

@@ -8,6 +8,12 @@
 -- nodes without parents, which the caller starts at once. A node spec may
 -- carry "item" (set only by map runs, never accepted from users): it goes to
 -- the job's metadata as flow_item, read by flow.node_inputs.
+--
+-- Every job gets River tags naming its run and node, "flow_run:N" and
+-- "flow_node:ID" (and "flow_tree:N", its top run, in a child run), so River
+-- UI and River's JobList (TagsAny) can show one run's or one tree's jobs.
+-- They are written here, not through River's insert, whose tag pattern
+-- allows no ':'; nothing in River checks tags after an insert.
 CREATE OR REPLACE FUNCTION flow.insert_nodes(p_run_id bigint, p_spec jsonb, p_ids text[], p_ep integer[], p_ec integer[])
 RETURNS bigint[]
 LANGUAGE plpgsql
@@ -17,14 +23,16 @@ SET work_mem = '64MB'
 SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
+    v_tree   text;
     v_jobs   bigint[];
     v_order  text[];
     v_queues text[];
     v_roots  bigint[];
 BEGIN
+    SELECT 'flow_tree:' || r.root_run_id INTO v_tree FROM flow.run r WHERE r.id = p_run_id;
     -- Rows go in in spec order, so ascending job ids follow the spec (checked below).
     WITH ins AS (
-        INSERT INTO public.river_job (args, kind, max_attempts, metadata, priority, queue, state, scheduled_at)
+        INSERT INTO public.river_job (args, kind, max_attempts, metadata, priority, queue, state, scheduled_at, tags)
         SELECT CASE WHEN x.e ? 'map' THEN jsonb_strip_nulls(jsonb_build_object(
                                               'over', x.e -> 'map', 'kind', x.e -> 'kind',
                                               'args', x.e -> 'args', 'workflow', x.e -> 'workflow'))
@@ -41,7 +49,8 @@ BEGIN
                CASE WHEN x.has_parents OR x.e ? 'workflow' THEN 'pending'::public.river_job_state
                     WHEN x.at > now() THEN 'scheduled'::public.river_job_state
                     ELSE 'available'::public.river_job_state END,
-               coalesce(x.at, now())
+               coalesce(x.at, now()),
+               ARRAY['flow_run:' || p_run_id, 'flow_node:' || (x.e ->> 'id')] || CASE WHEN v_tree IS NULL THEN '{}'::text[] ELSE ARRAY[v_tree] END
           FROM (SELECT e, i, coalesce(flow.parse_time(e ->> 'at'), flow.parse_time(p_spec ->> 'at')) AS at,
                        jsonb_array_length(coalesce(e -> 'deps', '[]'::jsonb)) > 0 OR e ? 'map' AS has_parents
                   FROM jsonb_array_elements(p_spec -> 'nodes') WITH ORDINALITY AS t(e, i)) x

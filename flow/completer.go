@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -30,7 +31,8 @@ const completerTimeout = 30 * time.Second
 // goroutine: an expansion inserts a run, and a grouped flush would run them
 // one after another while every other completion waited.
 type completer struct {
-	pool *pgxpool.Pool
+	pool     *pgxpool.Pool
+	observer atomic.Pointer[Observer]
 
 	mu          sync.Mutex
 	queue       []*completion
@@ -128,6 +130,11 @@ const completerRetries = 7
 func (c *completer) flush(batch []*completion) {
 	ctx, cancel := context.WithTimeout(context.Background(), completerTimeout)
 	defer cancel()
+	var start time.Time
+	o := c.observer.Load()
+	if o != nil {
+		start = time.Now()
+	}
 
 	slices.SortFunc(batch, func(a, b *completion) int { return cmp.Compare(a.node.jobID, b.node.jobID) })
 	var (
@@ -164,6 +171,9 @@ func (c *completer) flush(batch []*completion) {
 	c.failures += int64(len(batch)) - done
 	c.commits++
 	c.mu.Unlock()
+	if o != nil {
+		(*o).CompletionsCommitted(CompleterCommit{Nodes: len(batch), Completed: int(done), Duration: time.Since(start)})
+	}
 	for i, r := range batch {
 		r.done <- errs[i]
 	}

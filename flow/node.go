@@ -206,6 +206,7 @@ type Middleware struct {
 	// fleet is joined with it on the first job unless JoinFleet was called.
 	riverConfig *river.Config
 	fleet       atomic.Pointer[Fleet]
+	observer    atomic.Pointer[Observer]
 	joinMu      sync.Mutex
 	joinFailed  bool
 }
@@ -258,6 +259,18 @@ func (m *Middleware) Work(ctx context.Context, job *rivertype.JobRow, doInner fu
 	if !isNode {
 		return doInner(ctx)
 	}
+	if o := m.observer.Load(); o != nil {
+		start := time.Now()
+		err := m.workNode(ctx, job, meta, timeout, doInner)
+		(*o).NodeWorked(NodeAttempt{Kind: job.Kind, Queue: job.Queue, Attempt: job.Attempt,
+			Outcome: outcomeOf(job, err), Duration: time.Since(start)})
+		return err
+	}
+	return m.workNode(ctx, job, meta, timeout, doInner)
+}
+
+// workNode works a flow node and completes it.
+func (m *Middleware) workNode(ctx context.Context, job *rivertype.JobRow, meta nodeMeta, timeout time.Duration, doInner func(context.Context) error) error {
 	nc := &nodeContext{pool: m.pool, jobID: job.ID, attempt: job.Attempt, meta: meta}
 	ctx = context.WithValue(ctx, nodeContextKey{}, nc)
 	err := doInner(ctx)

@@ -8,6 +8,8 @@
 //	worker wait RUN_ID [--timeout D]
 //	worker status RUN_ID [--depth N|all|auto] [--max-nodes N] [--json]
 //	worker ingest DIR [--codebase ID] [--wait]
+//	worker health [URL]
+//	worker --version
 //
 // Exit codes: 0 success; 1 failure (an invalid spec, a run that failed or was
 // cancelled, any other error); `worker wait` exits 2 on a timeout or an error,
@@ -119,6 +121,7 @@ all state lives in PostgreSQL, so any number of workers can share a database.`,
 		// usage is printed only for flag and argument mistakes (see below).
 		SilenceErrors: true,
 		SilenceUsage:  true,
+		Version:       version(),
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			return a.setupLogging()
 		},
@@ -152,6 +155,7 @@ all state lives in PostgreSQL, so any number of workers can share a database.`,
 		a.workersCommand(),
 		a.benchCommand(),
 		a.ingestCommand(),
+		a.healthCommand(),
 	)
 	return root
 }

@@ -36,7 +36,9 @@ type runOptions struct {
 	fetchPollInterval time.Duration
 	shutdownTimeout   time.Duration
 	runRetention      time.Duration
+	retentionFailed   time.Duration
 	jobTimeout        time.Duration
+	httpAddr          string
 	stuckAfter        time.Duration
 }
 
@@ -72,7 +74,10 @@ does not).`,
 	f.DurationVar(&o.fetchCooldown, "fetch-cooldown", flow.DefaultFetchCooldown, "least time between two fetches of a queue")
 	f.DurationVar(&o.fetchPollInterval, "fetch-poll-interval", flow.DefaultFetchPollInterval, "fetch this often even without a wake-up")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "grace period for running jobs on shutdown before they are cancelled")
-	f.DurationVar(&o.runRetention, "run-retention", 24*time.Hour, "delete whole runs this long after they finished, every minute (0: keep forever)")
+	f.DurationVar(&o.runRetention, "run-retention", 24*time.Hour, "delete whole completed runs this long after they finished, every minute (0: keep forever)")
+	f.DurationVar(&o.retentionFailed, "run-retention-failed", defaultRetentionFailed,
+		"delete whole failed or cancelled runs this long after they finished (0: keep forever; default: the longer of 168h and --run-retention, or 0 when --run-retention is 0)")
+	f.StringVar(&o.httpAddr, "http-addr", "", "serve /healthz, /readyz, /metrics, /riverui/ and /runs/ on this address, e.g. 127.0.0.1:8080 (off when empty)")
 	f.DurationVar(&o.jobTimeout, "job-timeout", flow.DefaultJobTimeout, "bound on an attempt of a node without timeout_ms (and of any other job); 0: none")
 	f.DurationVar(&o.stuckAfter, "stuck-after", time.Hour, "River rescues a job running this long as stuck (an attempt error); keep it above the longest node timeout")
 	return cmd
@@ -115,9 +120,10 @@ func (a *app) run(cmd *cobra.Command, o *runOptions) error {
 	if o.shutdownTimeout < 0 {
 		return usageError(cmd, fmt.Errorf("--shutdown-timeout must not be negative"))
 	}
-	if o.runRetention < 0 {
-		return usageError(cmd, fmt.Errorf("--run-retention must not be negative"))
+	if o.runRetention < 0 || o.retentionFailed < 0 {
+		return usageError(cmd, fmt.Errorf("--run-retention and --run-retention-failed must not be negative"))
 	}
+	retention := o.retention(cmd.Flags().Changed("run-retention-failed"))
 	if o.jobTimeout < 0 {
 		return usageError(cmd, fmt.Errorf("--job-timeout must not be negative"))
 	}
@@ -169,8 +175,18 @@ func (a *app) run(cmd *cobra.Command, o *runOptions) error {
 			a.log.Warn().Err(err).Msg("leaving the fleet")
 		}
 	}()
+	ops, err := a.listenOps(o.httpAddr)
+	if err != nil {
+		return usageError(cmd, err)
+	}
+	defer ops.stop()
 	if err := client.Start(bg); err != nil {
 		return fmt.Errorf("starting River: %w", migrateHint(err))
+	}
+	if ops != nil {
+		if err := ops.serve(a, pool, client, config); err != nil {
+			return err
+		}
 	}
 
 	queueDict := zerolog.Dict()
@@ -189,7 +205,9 @@ func (a *app) run(cmd *cobra.Command, o *runOptions) error {
 		Stringer("fetch_cooldown", o.fetchCooldown).
 		Stringer("fetch_poll_interval", o.fetchPollInterval).
 		Stringer("shutdown_timeout", o.shutdownTimeout).
-		Stringer("run_retention", o.runRetention).
+		Stringer("run_retention", retention.Completed).
+		Stringer("run_retention_failed", retention.Failed).
+		Str("http_addr", ops.addr()).
 		Stringer("job_timeout", o.jobTimeout).
 		Int64("worker_id", fleet.ID()).
 		Str("client_id", fleet.ClientID()).
@@ -197,8 +215,8 @@ func (a *app) run(cmd *cobra.Command, o *runOptions) error {
 		Int("pid", os.Getpid()).
 		Msg("worker started")
 
-	if o.runRetention > 0 {
-		go a.deleteFinishedRuns(ctx, flow.NewClient(pool, nil), o.runRetention)
+	if retention.Completed > 0 || retention.Failed > 0 {
+		go a.deleteFinishedRuns(ctx, flow.NewClient(pool, nil), retention)
 	}
 
 	select {
@@ -226,19 +244,37 @@ const secondSignalIgnoredWithin = time.Second
 // runRetentionInterval is how often `worker run` deletes expired runs.
 const runRetentionInterval = time.Minute
 
-// deleteFinishedRuns deletes whole finished runs older than retention, at
-// once and then every runRetentionInterval, until ctx ends. Several workers
-// may do so at once: each skips the runs another is deleting.
-func (a *app) deleteFinishedRuns(ctx context.Context, client *flow.Client, retention time.Duration) {
+// defaultRetentionFailed is how long failed and cancelled runs are kept by
+// default: River's own retention for discarded jobs.
+const defaultRetentionFailed = 7 * 24 * time.Hour
+
+// retention is the flags' retention by state. Unless given, the failed
+// runs' retention is the longer of its default and --run-retention, and
+// 0 (keep) when --run-retention keeps everything.
+func (o *runOptions) retention(failedSet bool) flow.Retention {
+	keep := flow.Retention{Completed: o.runRetention, Failed: o.retentionFailed}
+	if !failedSet {
+		keep.Failed = max(defaultRetentionFailed, o.runRetention)
+		if o.runRetention == 0 {
+			keep.Failed = 0
+		}
+	}
+	return keep
+}
+
+// deleteFinishedRuns deletes whole finished runs older than their state's
+// retention, at once and then every runRetentionInterval, until ctx ends.
+// Several workers may do so at once: each skips the runs another is deleting.
+func (a *app) deleteFinishedRuns(ctx context.Context, client *flow.Client, keep flow.Retention) {
 	ticker := time.NewTicker(runRetentionInterval)
 	defer ticker.Stop()
 	for {
-		n, err := client.DeleteFinishedRuns(ctx, retention, 100)
+		n, err := client.DeleteFinishedRunsByState(ctx, keep, 100)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			a.log.Warn().Err(err).Msg("deleting finished runs")
 		case n > 0:
-			a.log.Info().Int("runs", n).Stringer("older_than", retention).Msg("deleted finished runs")
+			a.log.Info().Int("runs", n).Stringer("completed_older_than", keep.Completed).Stringer("failed_older_than", keep.Failed).Msg("deleted finished runs")
 		}
 		select {
 		case <-ctx.Done():

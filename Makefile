@@ -22,6 +22,17 @@ build: ## build the worker binary into bin/worker
 test: ## run all tests (with -race) against PostgreSQL, starting it if needed
 	@$(WITH_DB) $(GO) test -race -count=1 ./...
 
+# The browser tests are kept out of `make test` (they need Chromium and take
+# ~20 s): scripts/browser-deps.sh installs Chromium (apt-get, as root) and
+# Mermaid (npm pack) where it can; without them the tests skip, saying so.
+BROWSER_DEPS = deps=$$(scripts/browser-deps.sh) && eval "$$deps" &&
+
+test-browser: ## browser tests of the run pages in headless Chromium (installs it when it can)
+	@$(BROWSER_DEPS) $(WITH_DB) $(GO) test -tags browser -count=1 -run Browser -v ./flowhttp/
+
+screenshots: ## write the README's run-page screenshots into docs/ (browser tests)
+	@$(BROWSER_DEPS) $(WITH_DB) HTDAG_SCREENSHOT_DIR=$(CURDIR)/docs $(GO) test -tags browser -count=1 -run 'Browser(ShowsAFailedHierarchy|FanOut)' ./flowhttp/
+
 migrate: build ## apply River's and htdag's migrations to $DATABASE_URL
 	@$(WITH_DB) $(BIN) migrate
 

@@ -6,6 +6,7 @@
 (function () {
   const POLL_MS = 1000; // never faster: the issue allows polling at 1 s
   const MAX_EXPAND_ALL = 100; // child runs fetched by "expand all"
+  const MIN_SCALE = 0.5; // smallest zoom that keeps labels readable
   const root = document.getElementById("graph");
   const topID = Number(root.dataset.run);
   const graphs = new Map(); // run id -> /runs/{id}.json
@@ -66,17 +67,25 @@
     }
   }
 
-  function draw() {
-    const top = graphs.get(topID);
+  function layout(rankdir) {
     const g = new dagre.graphlib.Graph({ compound: true });
-    g.setGraph({ rankdir: "LR", nodesep: 14, ranksep: 46, marginx: 12, marginy: 12 });
+    g.setGraph({ rankdir: rankdir, nodesep: 14, ranksep: 46, marginx: 12, marginy: 12 });
     g.setDefaultEdgeLabel(function () { return {}; });
-    addRun(g, top, null);
+    addRun(g, graphs.get(topID), null);
     dagre.layout(g);
+    return g;
+  }
+
+  function draw() {
+    const g = layout("LR");
 
     const size = g.graph();
     root.textContent = "";
-    const svg = el("svg", { width: Math.ceil(size.width), height: Math.ceil(size.height), id: "dag" }, root);
+    // Shrink a big drawing to fit the box, down to MIN_SCALE; past that,
+    // scroll.
+    const scale = Math.max(MIN_SCALE, Math.min(1, (root.clientWidth - 4) / size.width, (window.innerHeight * 0.78 - 4) / size.height));
+    const svg = el("svg", { width: Math.ceil(size.width * scale), height: Math.ceil(size.height * scale),
+      viewBox: "0 0 " + Math.ceil(size.width) + " " + Math.ceil(size.height), id: "dag" }, root);
     const defs = el("defs", {}, svg);
     const marker = el("marker", { id: "arrow", viewBox: "0 0 10 10", refX: "10", refY: "5", markerWidth: "7", markerHeight: "7", orient: "auto-start-reverse" }, defs);
     el("path", { d: "M 0 0 L 10 5 L 0 10 z", fill: "#5b616b" }, marker);

@@ -140,4 +140,3 @@ func TestRunHTTPAddrTaken(t *testing.T) {
 	require.Equal(t, 1, res.code)
 	require.Contains(t, res.stderr, "--http-addr: listen tcp "+ln.Addr().String())
 }
-

@@ -160,6 +160,11 @@ func (a *app) run(cmd *cobra.Command, o *runOptions) error {
 	config.Logger = a.slog
 	flow.MiddlewareOf(config).JobTimeout = o.jobTimeout
 
+	tracing, err := a.installTracing(ctx, config, pool)
+	if err != nil {
+		return err
+	}
+	defer tracing.stop()
 	client, err := river.NewClient(flow.NewDriver(pool, &flow.DriverOptions{Logger: a.slog}), config)
 	if err != nil {
 		return fmt.Errorf("configuring River: %w", err)
@@ -188,6 +193,7 @@ func (a *app) run(cmd *cobra.Command, o *runOptions) error {
 			return err
 		}
 	}
+	tracing.start()
 
 	queueDict := zerolog.Dict()
 	names := make([]string, 0, len(queues))
@@ -208,6 +214,7 @@ func (a *app) run(cmd *cobra.Command, o *runOptions) error {
 		Stringer("run_retention", retention.Completed).
 		Stringer("run_retention_failed", retention.Failed).
 		Str("http_addr", ops.addr()).
+		Stringer("tracing", tracing).
 		Stringer("job_timeout", o.jobTimeout).
 		Int64("worker_id", fleet.ID()).
 		Str("client_id", fleet.ClientID()).

@@ -67,6 +67,8 @@ memory and database bytes per node.`,
 	f.IntVar(&opts.MaxWorkers, "max-workers", flow.DefaultMaxWorkers, "River MaxWorkers for the default queue")
 	f.DurationVar(&opts.FetchCooldown, "fetch-cooldown", flow.DefaultFetchCooldown, "River FetchCooldown (all shapes but defaults)")
 	f.DurationVar(&opts.FetchPollInterval, "fetch-poll-interval", flow.DefaultFetchPollInterval, "River FetchPollInterval (all shapes but defaults)")
+	f.StringVar(&opts.HTTPAddr, "http-addr", "", "serve /metrics, probes and pages here while shapes run (the metrics observer on the hot path), as worker run --http-addr")
+	f.BoolVar(&opts.Trace, "trace", false, "trace every node with flowotel, spans batched to an exporter that discards them")
 	return cmd
 }
 

@@ -44,6 +44,16 @@ type Options struct {
 	// Progress, when not nil, receives a line as each shape starts and ends,
 	// a progress line every few seconds, and River's warnings.
 	Progress io.Writer
+	// HTTPAddr, when set, serves flowhttp (probes, metrics, pages) on this
+	// address while each shape runs, its metrics observer installed in the
+	// flow middleware: the hot path with the HTTP server on.
+	HTTPAddr string
+	// Trace installs flowotel tracing with a batching TracerProvider whose
+	// exporter discards the spans: the hot path with tracing on, without a
+	// collector's cost.
+	Trace bool
+
+	ops *opsListener
 }
 
 // River's own fetch defaults, used by the "defaults" shape.
@@ -75,6 +85,9 @@ type Settings struct {
 	DefaultsFetchPollInterval time.Duration `json:"defaults_fetch_poll_interval_ns"`
 	// PoolMaxConns is the connection pool's size.
 	PoolMaxConns int32 `json:"pool_max_conns"`
+	// HTTPAddr and Trace: the operations surface that was on (Options).
+	HTTPAddr string `json:"http_addr,omitempty"`
+	Trace    bool   `json:"trace,omitempty"`
 	// River is the River module version built in.
 	River string `json:"river"`
 	// Postgres holds the server settings that matter most for commit-bound
@@ -175,6 +188,14 @@ func Run(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Report, error)
 	rep.Settings.DefaultsFetchCooldown = RiverDefaultFetchCooldown
 	rep.Settings.DefaultsFetchPollInterval = RiverDefaultFetchPollInterval
 	rep.Settings.PoolMaxConns = pool.Config().MaxConns
+	rep.Settings.HTTPAddr = opts.HTTPAddr
+	rep.Settings.Trace = opts.Trace
+	if opts.HTTPAddr != "" {
+		if opts.ops, err = listenOps(opts.HTTPAddr); err != nil {
+			return nil, err
+		}
+		defer opts.ops.close()
+	}
 	rep.Settings.River = moduleVersion("github.com/riverqueue/river")
 	rep.Settings.Shapes = map[string]string{}
 	for _, s := range selected {

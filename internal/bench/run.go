@@ -47,6 +47,7 @@ type shapeRun struct {
 	client *river.Client[pgx.Tx]
 	mw     *flow.Middleware
 	res    *Result
+	ops    *shapeOps
 }
 
 func (sr *shapeRun) logf(format string, args ...any) {
@@ -82,6 +83,7 @@ func runShape(ctx context.Context, pool *pgxpool.Pool, opts Options, s shape) (*
 	}
 
 	if err := sr.newClient(); err != nil {
+		_ = sr.stopOps()
 		if fs != nil {
 			fs.stop(ctx)
 		}
@@ -98,7 +100,7 @@ func runShape(ctx context.Context, pool *pgxpool.Pool, opts Options, s shape) (*
 		t0, err = sr.runFlow(ctx)
 	}
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	stopErr := sr.client.Stop(stopCtx)
+	stopErr := errors.Join(sr.client.Stop(stopCtx), sr.stopOps())
 	cancel()
 	if cpu != nil {
 		sr.setCPU(cpu.stop(ctx))
@@ -175,12 +177,15 @@ func (sr *shapeRun) newClient() error {
 	if sr.mw == nil {
 		return errors.New("flow.RiverConfig has no *flow.Middleware")
 	}
+	if err := sr.installOps(cfg); err != nil {
+		return err
+	}
 	client, err := river.NewClient(riverpgxv5.New(sr.pool), cfg)
 	if err != nil {
 		return fmt.Errorf("River client: %w", err)
 	}
 	sr.client = client
-	return nil
+	return sr.serveOps(cfg)
 }
 
 // runPlain inserts plain River no-op jobs and waits for River to report each

@@ -65,6 +65,14 @@ func TestNodeStats(t *testing.T) {
 	var empty int
 	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT count(*) FROM flow.node_stats('1 hour') WHERE workflow = 'nope'`).Scan(&empty))
 	require.Zero(t, empty)
+	// An empty window: one row of zeros, no division by zero.
+	var (
+		nodes int
+		rate  *float64
+	)
+	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT nodes, failure_rate FROM flow.node_stats('0 seconds')`).Scan(&nodes, &rate))
+	require.Zero(t, nodes)
+	require.Nil(t, rate)
 
 	conn := loginAs(t, b, "flow_reader")
 	var readerRows int

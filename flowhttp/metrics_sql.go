@@ -57,19 +57,22 @@ const (
 	                        FROM flow.worker WHERE stopped_at IS NULL AND dead_at IS NULL GROUP BY 1`
 	// Nodes started by this worker (River appends the client id to
 	// attempted_by at each fetch) on their first attempt, completed since
-	// the watermark: from their last parent's completion to their start.
+	// the watermark: from their last parent's completion to their start. The
+	// plain bound on finalized_at is what lets River's (state, finalized_at)
+	// index start at the watermark; the row comparison alone does not.
 	scrapeReleaseSQL = `
 SELECT j.finalized_at, j.id,
        extract(epoch FROM j.attempted_at - (SELECT max(p.finalized_at) FROM public.river_job p WHERE p.id = ANY (n.parents)))::float8
   FROM (SELECT id, finalized_at, attempted_at, attempted_by, attempt FROM public.river_job
-         WHERE state = 'completed' AND (finalized_at, id) > ($1, $2)
+         WHERE state = 'completed' AND finalized_at >= $1 AND (finalized_at, id) > ($1, $2)
          ORDER BY finalized_at, id LIMIT $4) j
   JOIN flow.node n ON n.job_id = j.id
  WHERE j.attempt = 1 AND j.attempted_by[array_upper(j.attempted_by, 1)] = $3 AND cardinality(n.parents) > 0
  ORDER BY j.finalized_at, j.id`
 	// Where that window ends, the nodes of other workers included.
 	scrapeReleaseEndSQL = `SELECT s.finalized_at, s.id FROM (SELECT finalized_at, id FROM public.river_job
-	                         WHERE state = 'completed' AND (finalized_at, id) > ($1, $2) ORDER BY finalized_at, id LIMIT $3) s
+	                         WHERE state = 'completed' AND finalized_at >= $1 AND (finalized_at, id) > ($1, $2)
+	                         ORDER BY finalized_at, id LIMIT $3) s
 	                        ORDER BY s.finalized_at DESC, s.id DESC LIMIT 1`
 )
 

@@ -26,8 +26,10 @@ type Options struct {
 	Pool *pgxpool.Pool
 	// River is the River client that works flow nodes in this process. With
 	// it, /readyz also requires it started (and not stopped), and /riverui/
-	// serves River UI on it. Default: none (no River UI; readiness does not
-	// look at River).
+	// serves River UI on it. Serve the handler after the client's Start
+	// returned: readiness reads the client's state, which Start sets
+	// without a lock. Default: none (no River UI; readiness does not look at
+	// River).
 	River *river.Client[pgx.Tx]
 	// RiverConfig is the config River was built from ([flow.RiverConfig]).
 	// Its flow middleware tells /readyz whether this worker is a live

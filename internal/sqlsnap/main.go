@@ -15,7 +15,8 @@
 // table's file and write the ALTER TABLE by hand at the top of the generated
 // migration (or in one of its own). A table that the migration creates is
 // named with -create table_NAME (comma-separated for several): its file is
-// copied first, as is. A view whose columns change or go needs a
+// copied first, as is; a row security policy the migration creates likewise
+// (-create policy_NAME), after the functions it calls. A view whose columns change or go needs a
 // DROP VIEW before its CREATE OR REPLACE, also by hand. The drift test
 // (package sql) fails until the migrations and the files agree.
 //
@@ -89,8 +90,8 @@ func snap(src, dst, name string, objects []string, newTables ...string) (string,
 		if err != nil {
 			return "", err
 		}
-		if kind := sourceName.FindStringSubmatch(f)[1]; kind != "table" {
-			return "", fmt.Errorf("-create %s: %s is not a table", obj, f)
+		if kind := sourceName.FindStringSubmatch(f)[1]; kind != "table" && kind != "policy" {
+			return "", fmt.Errorf("-create %s: %s is not a table or a policy", obj, f)
 		}
 		created = append(created, f)
 	}
@@ -104,6 +105,8 @@ func snap(src, dst, name string, objects []string, newTables ...string) (string,
 		switch kind {
 		case "table":
 			return "", fmt.Errorf("%s is a table: a CREATE TABLE cannot be applied again; edit the file and write the ALTER TABLE in the migration by hand", f)
+		case "policy":
+			return "", fmt.Errorf("%s is a policy: a CREATE POLICY cannot be applied again; name it with -create if the migration creates it, else write DROP POLICY and CREATE POLICY by hand", f)
 		case "schema", "roles", "grants":
 			return "", fmt.Errorf("%s is not one object; write its change in the migration by hand", f)
 		}
@@ -111,8 +114,18 @@ func snap(src, dst, name string, objects []string, newTables ...string) (string,
 			chosen = append(chosen, f)
 		}
 	}
-	slices.Sort(chosen) // apply order
-	chosen = append(created, chosen...)
+	// Apply order: new tables, the objects, then new policies (they call
+	// functions).
+	var tables, policies []string
+	for _, f := range created {
+		if sourceName.FindStringSubmatch(f)[1] == "policy" {
+			policies = append(policies, f)
+		} else {
+			tables = append(tables, f)
+		}
+	}
+	slices.Sort(chosen)
+	chosen = append(append(tables, chosen...), policies...)
 	grants := slices.IndexFunc(files, func(f string) bool { return sourceName.FindStringSubmatch(f)[1] == "grants" })
 	if grants >= 0 {
 		chosen = append(chosen, files[grants])

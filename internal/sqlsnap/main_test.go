@@ -104,7 +104,7 @@ func TestSnapRefuses(t *testing.T) {
 		create []string
 		want   string
 	}{
-		{[]string{"function_cancel"}, "is not a table"},
+		{[]string{"function_cancel"}, "is not a table or a policy"},
 		{[]string{"table_nope"}, `no file in the source directory is "table_nope"`},
 	} {
 		_, err := snap(src, dst, "x", []string{"function_cancel"}, tc.create...)

@@ -9,7 +9,8 @@
 -- run) | cancelled (flow.cancel). The CHECK constraints below are its rules.
 --
 -- Columns are listed in the order the migrations created them (new columns
--- go at the end, so a fresh install and an upgraded one agree).
+-- go at the end, so a fresh install and an upgraded one agree). Row level
+-- security is on: see 50_policy_run_visible.sql.
 CREATE TABLE flow.run (
     id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     name           text        NOT NULL DEFAULT '',
@@ -32,6 +33,8 @@ CREATE TABLE flow.run (
     is_map         boolean     NOT NULL DEFAULT false,
     max_depth      integer,
     max_tree_nodes integer,
+    owner          name        NOT NULL,
+    input_from_parent boolean  NOT NULL DEFAULT false,
     CONSTRAINT run_state_valid CHECK (state IN ('pending', 'running', 'completed', 'failed', 'cancelled')),
     CONSTRAINT run_node_count_positive CHECK (node_count > 0),
     CONSTRAINT run_unfinished_in_range CHECK (unfinished BETWEEN 0 AND node_count),
@@ -45,8 +48,10 @@ CREATE TABLE flow.run (
     CONSTRAINT run_child_links_all_or_none CHECK (num_nulls(parent_run_id, parent_job_id, root_run_id) IN (0, 3)),
     CONSTRAINT run_depth_zero_iff_top CHECK ((depth = 0) = (parent_run_id IS NULL)),
     CONSTRAINT run_limits_only_on_top CHECK ((parent_run_id IS NULL) = (num_nulls(max_depth, max_tree_nodes) = 0)),
-    CONSTRAINT run_key_only_on_top CHECK (key IS NULL OR parent_run_id IS NULL)
+    CONSTRAINT run_key_only_on_top CHECK (key IS NULL OR parent_run_id IS NULL),
+    CONSTRAINT run_input_from_parent_only_on_children CHECK (NOT input_from_parent OR (parent_run_id IS NOT NULL AND input IS NULL))
 ) WITH (fillfactor = 50); -- room for HOT updates: counters change on every completion
+ALTER TABLE flow.run ENABLE ROW LEVEL SECURITY;
 
 COMMENT ON TABLE flow.run IS 'One row per run (one execution of a DAG). State is kept current by flow.on_river_job_update in the transactions that change node states.';
 COMMENT ON COLUMN flow.run.unfinished IS 'Nodes whose job is not yet completed, cancelled or discarded; the run finishes when this reaches 0.';
@@ -62,10 +67,12 @@ COMMENT ON COLUMN flow.run.output_node IS 'The spec''s "output": the node whose 
 COMMENT ON COLUMN flow.run.is_map IS 'A map''s child run: one node per element, ids "0".."n-1"; its output is the array of their outputs in element order.';
 COMMENT ON COLUMN flow.run.max_depth IS 'Top runs: deepest child run allowed (spec "max_depth", default 32).';
 COMMENT ON COLUMN flow.run.max_tree_nodes IS 'Top runs: most nodes allowed in the whole tree (spec "max_tree_nodes", default 1000000).';
+COMMENT ON COLUMN flow.run.owner IS 'The role that started the run (its top run''s, for a child run): who may see, cancel and retry it, whose kind grants and limits apply.';
+COMMENT ON COLUMN flow.run.input_from_parent IS 'A child run whose input is its node''s inputs, read through flow.run_input rather than copied at every level.';
 
--- At most one unfinished run per idempotency key; a concurrent start with the
--- same key waits on this index for the first to commit.
-CREATE UNIQUE INDEX run_key_unfinished_idx ON flow.run (key) WHERE state IN ('pending', 'running');
+-- At most one unfinished run per owner and idempotency key; a concurrent
+-- start with the same key waits on this index for the first to commit.
+CREATE UNIQUE INDEX run_key_unfinished_idx ON flow.run (owner, key) WHERE state IN ('pending', 'running');
 -- Runs still in progress: the hot states, kept small by a partial index.
 CREATE INDEX run_active_idx ON flow.run (id) WHERE state IN ('pending', 'running');
 CREATE INDEX run_created_at_idx ON flow.run (created_at);
@@ -73,3 +80,4 @@ CREATE INDEX run_created_at_idx ON flow.run (created_at);
 CREATE UNIQUE INDEX run_parent_job_idx ON flow.run (parent_job_id) WHERE parent_job_id IS NOT NULL;
 CREATE INDEX run_parent_run_idx ON flow.run (parent_run_id) WHERE parent_run_id IS NOT NULL;
 CREATE INDEX run_root_run_idx ON flow.run (root_run_id) WHERE root_run_id IS NOT NULL;
+

@@ -19,6 +19,7 @@ CREATE TABLE flow.node (
     CONSTRAINT node_id_unique_in_run UNIQUE (run_id, node_id),
     CONSTRAINT node_mode_valid CHECK (mode IN ('workflow', 'map'))
 ) WITH (fillfactor = 50); -- room for HOT updates of waiting (measured: 7x cheaper on a 10,000-wide release)
+ALTER TABLE flow.node ENABLE ROW LEVEL SECURITY; -- 50_policy_node_visible.sql
 
 COMMENT ON TABLE flow.node IS 'One row per DAG node; job_id is its public.river_job row (no foreign key: River''s cleaner deletes finished jobs). The node''s state is the job''s state.';
 COMMENT ON COLUMN flow.node.parents IS 'Job ids of the nodes this node depends on.';

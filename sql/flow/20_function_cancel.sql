@@ -18,6 +18,11 @@
 -- completed (a whole child run, even), and after it no node of the tree
 -- completes (htdag's completer refuses a node whose cancel was asked for).
 --
+-- Only an admin or a member of the run's owner may cancel it; to anyone
+-- else the run does not exist. SECURITY DEFINER, with SET clauses so that no
+-- setting of the caller's steers it (flow.in_trigger preset to 'on' once
+-- left a cancelled run running forever).
+--
 -- Locks: running jobs, then the other jobs, then the run rows, top run
 -- first. A completion deep in the tree locks upwards (its job, then the node
 -- waiting for its run, then that node's run...), so while this walks down a
@@ -29,9 +34,13 @@ CREATE OR REPLACE FUNCTION flow.cancel(p_run_id bigint) RETURNS boolean
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET flow.in_trigger = 'off'
+SET flow.cancelling = ''
+SET flow.deleting_runs = 'off'
 AS $$
 DECLARE
     v_state  text;
+    v_owner  name;
     v_runs   bigint[];
     v_changed integer;
     v_n      integer;
@@ -39,8 +48,8 @@ DECLARE
     v_queues text[];
     v_try    integer;
 BEGIN
-    SELECT state INTO v_state FROM flow.run WHERE id = p_run_id;
-    IF NOT FOUND THEN
+    SELECT state, owner INTO v_state, v_owner FROM flow.run WHERE id = p_run_id;
+    IF NOT FOUND OR NOT flow.can_see(v_owner) THEN
         RAISE EXCEPTION 'htdag: run % does not exist', p_run_id
             USING ERRCODE = 'no_data_found';
     END IF;

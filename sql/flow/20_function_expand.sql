@@ -3,7 +3,9 @@
 -- node (back to 'pending', which River leaves alone) until the child run
 -- finishes; the node's output is then the child run's output and its
 -- children are released. The child run's input is the spec's "input", else
--- the node's own inputs. Returns the child run's id.
+-- the node's own inputs (by reference). The run owner's limits and kind
+-- grants apply to the spec as to flow.start's (22023, 42501). Returns the
+-- child run's id.
 CREATE OR REPLACE FUNCTION flow.expand(p_job_id bigint, spec jsonb) RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -17,6 +19,8 @@ DECLARE
     v_run   flow.run%ROWTYPE;
     v_root  flow.run%ROWTYPE;
     v_child bigint;
+    v_lim   flow.limits;
+    v_kind  text;
 BEGIN
     SELECT j.state::text AS state, j.metadata, n.run_id, n.node_id INTO v_job
       FROM public.river_job j LEFT JOIN flow.node n ON n.job_id = j.id
@@ -40,14 +44,36 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
 
-    SELECT * INTO v_check FROM flow.spec_check_at(spec, NULL, true);
+    SELECT * INTO STRICT v_run FROM flow.run WHERE id = v_job.run_id;
+    SELECT * INTO STRICT v_root FROM flow.run WHERE id = coalesce(v_run.root_run_id, v_run.id);
+    v_lim := flow.limits_of(v_root.owner);
+    IF pg_column_size(spec) > v_lim.max_spec_bytes THEN
+        RAISE EXCEPTION 'invalid workflow spec: it is % bytes, more than the limit of % (flow.limits max_spec_bytes)',
+                        pg_column_size(spec), v_lim.max_spec_bytes
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT * INTO v_check FROM flow.spec_check_at(spec, v_lim.max_nodes, true, true);
     IF v_check.problem IS NOT NULL THEN
         RAISE EXCEPTION 'invalid workflow spec: %', v_check.problem
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'see "Workflow spec" in the htdag README';
     END IF;
-    SELECT * INTO STRICT v_run FROM flow.run WHERE id = v_job.run_id;
-    SELECT * INTO STRICT v_root FROM flow.run WHERE id = coalesce(v_run.root_run_id, v_run.id);
+    IF pg_column_size(spec -> 'input') > v_lim.max_input_bytes THEN
+        RAISE EXCEPTION 'invalid workflow spec: its "input" is % bytes, more than the limit of % (flow.limits max_input_bytes)',
+                        pg_column_size(spec -> 'input'), v_lim.max_input_bytes
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF v_check.latest_at > now() + v_lim.max_delay THEN
+        RAISE EXCEPTION 'invalid workflow spec: "at" % is further ahead than the limit of % (flow.limits max_delay)',
+                        v_check.latest_at, v_lim.max_delay
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    v_kind := flow.kind_allowed(v_root.owner, v_check.kinds);
+    IF v_kind IS NOT NULL THEN
+        RAISE EXCEPTION 'htdag: role % may not start jobs of kind %', to_json(v_root.owner::text), to_json(v_kind)
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'an admin grants kinds in flow.kind_grant';
+    END IF;
     IF v_run.depth + 1 + v_check.depth > v_root.max_depth THEN
         RAISE EXCEPTION 'invalid workflow spec: expanding node % of run % would nest runs % levels deep, more than the limit of % (max_depth of run %)',
                         to_json(v_job.node_id), v_job.run_id, v_run.depth + 1 + v_check.depth, v_root.max_depth, v_root.id
@@ -59,7 +85,7 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
-    v_child := flow.start_child(p_job_id, v_job.run_id, spec, coalesce(spec -> 'input', flow.node_inputs(p_job_id)), false,
+    v_child := flow.start_child(p_job_id, v_job.run_id, spec, spec -> 'input', false,
                                 v_check.ids, v_check.edge_parent, v_check.edge_child);
     UPDATE public.river_job SET state = 'pending' WHERE id = p_job_id;
     RETURN v_child;

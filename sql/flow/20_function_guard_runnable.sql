@@ -1,5 +1,6 @@
 -- Guard: a node may become runnable (from pending, or again from a final
--- state) only once all its parents have completed, and a sub-workflow, map or
+-- state), or be completed from pending by hand, only once all its parents
+-- have completed, and a sub-workflow, map or
 -- expanded node never does (River has no worker for it; its child run is what
 -- runs): flow.retry resumes those. The release trigger and flow.retry make
 -- nodes runnable themselves (with flow.in_trigger set) and are not checked.

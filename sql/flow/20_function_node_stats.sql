@@ -14,7 +14,8 @@
 -- The window is read through River's index on (state, finalized_at), so
 -- the cost follows the nodes finished in the window, not the table. Read-only
 -- and SECURITY DEFINER, so that flow_reader, who may not read river_job, can
--- call it.
+-- call it; each caller counts the runs of the roles it is a member of (an
+-- admin every run), as in flow.runs.
 CREATE OR REPLACE FUNCTION flow.node_stats(p_since interval DEFAULT '1 hour')
 RETURNS TABLE (workflow text, kind text, nodes bigint, completed bigint, discarded bigint, cancelled bigint,
                retried bigint, failure_rate double precision, retry_rate double precision,
@@ -27,6 +28,8 @@ SET search_path = pg_catalog, pg_temp
 -- third of the table and scans it all, even for an empty window.
 SET plan_cache_mode = force_custom_plan
 AS $$
+DECLARE
+    v_member_of name[] := flow.member_of(flow.caller());
 BEGIN
     RETURN QUERY
     SELECT r.name, j.kind, count(*),
@@ -46,6 +49,7 @@ BEGIN
      CROSS JOIN LATERAL (SELECT extract(epoch FROM j.finalized_at - j.attempted_at)::double precision * 1000 AS ms) d
      WHERE j.state IN ('completed', 'discarded', 'cancelled')
        AND j.finalized_at >= now() - p_since
+       AND (v_member_of IS NULL OR r.owner = ANY (v_member_of))
      GROUP BY GROUPING SETS ((r.name, j.kind), (r.name), (j.kind), ())
      ORDER BY r.name NULLS FIRST, j.kind NULLS FIRST;
 END;

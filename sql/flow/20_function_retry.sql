@@ -10,16 +10,23 @@
 -- changes nothing and says so (a NOTICE, and 0). A child run is retried
 -- through its top run (an error says which). A run some of whose jobs were
 -- deleted cannot be retried (their outputs are gone): that is an error.
+--
+-- Only an admin or a member of the run's owner may retry it; to anyone else
+-- the run does not exist. SECURITY DEFINER, with SET clauses so that no
+-- setting of the caller's steers it.
 CREATE OR REPLACE FUNCTION flow.retry(p_run_id bigint) RETURNS integer
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET flow.in_trigger = 'off'
+SET flow.cancelling = ''
+SET flow.deleting_runs = 'off'
 AS $$
 DECLARE
     v_run flow.run%ROWTYPE;
 BEGIN
     SELECT * INTO v_run FROM flow.run WHERE id = p_run_id;
-    IF NOT FOUND THEN
+    IF NOT FOUND OR NOT flow.can_see(v_run.owner) THEN
         RAISE EXCEPTION 'htdag: run % does not exist', p_run_id
             USING ERRCODE = 'no_data_found';
     END IF;

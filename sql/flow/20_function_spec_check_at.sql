@@ -2,20 +2,29 @@
 --
 -- Checks a spec, top-level (p_nested false) or nested in a node's "workflow"
 -- or given to flow.expand (p_nested true: no "key" or tree limits), nested
--- workflows included: the first problem in spec order, or (when valid) its
--- node ids and edges as ordinals, so that flow.start parses the spec once.
--- depth is how many levels of child runs the spec nests statically (a map
--- counts one, a mapped workflow two), tree_nodes how many nodes it holds at
--- every level (a map's elements are not known yet).
+-- workflows included unless p_recurse is false: the first problem in spec
+-- order, or (when valid) its node ids and edges as ordinals, so that
+-- flow.start parses the spec once. depth is how many levels of child runs the
+-- spec nests statically (a map counts one, a mapped workflow two),
+-- tree_nodes how many nodes it holds at every level (a map's elements are not
+-- known yet), kinds the job kinds of its nodes at every level (for the kind
+-- grants), latest_at the latest "at" anywhere in it.
+--
+-- A nested workflow is checked whole when its top run starts; when its own
+-- child run starts later (flow.start_node), only its own level is checked
+-- again (p_recurse false), so checking costs time linear in the spec's size
+-- however deep it nests. max_nodes is the limit its caller worked out (the
+-- run owner's, see flow.limits); NULL: 100000.
 --
 -- Problems are sentences that name the node and the key ("node \"b\" depends
 -- on \"x\", which is not a node of the workflow"), a cycle is named by its
 -- nodes ("dependency cycle: a -> b -> a"); every caller raises them with
 -- SQLSTATE 22023 and writes nothing.
-CREATE OR REPLACE FUNCTION flow.spec_check_at(spec jsonb, max_nodes integer, p_nested boolean,
+CREATE OR REPLACE FUNCTION flow.spec_check_at(spec jsonb, max_nodes integer, p_nested boolean, p_recurse boolean,
                                    OUT problem text, OUT ids text[],
                                    OUT edge_parent integer[], OUT edge_child integer[],
-                                   OUT depth integer, OUT tree_nodes bigint)
+                                   OUT depth integer, OUT tree_nodes bigint,
+                                   OUT kinds text[], OUT latest_at timestamptz)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 SET jit = off
@@ -34,6 +43,7 @@ DECLARE
     v_node_keys CONSTANT text[] := ARRAY['id', 'kind', 'args', 'deps', 'queue', 'priority', 'max_attempts', 'at',
                                          'timeout_ms', 'workflow', 'map'];
     v_sub     record;
+    v_nested  record;
     v_ep      integer[];
     v_ec      integer[];
     v_indeg   integer[];
@@ -67,8 +77,9 @@ BEGIN
             '"name" must be a string of at most 200 characters'
         WHEN spec ? 'key' AND (jsonb_typeof(spec -> 'key') <> 'string' OR length(spec ->> 'key') NOT BETWEEN 1 AND 200) THEN
             '"key" must be a string of 1 to 200 characters'
-        WHEN spec ? 'queue' AND (jsonb_typeof(spec -> 'queue') <> 'string' OR length(spec ->> 'queue') NOT BETWEEN 1 AND 127) THEN
-            '"queue" must be a string of 1 to 127 characters'
+        WHEN spec ? 'queue' AND (jsonb_typeof(spec -> 'queue') <> 'string' OR length(spec ->> 'queue') > 64
+                                 OR (spec ->> 'queue') !~ '^[a-z0-9]+([_|-]?[a-z0-9]+)*$') THEN
+            '"queue" must be a River queue name: lower-case letters and digits, in words joined by _ or -, at most 64 characters'
         WHEN spec ? 'priority' AND (spec ->> 'priority') !~ '^[1-4]$' THEN
             '"priority" must be 1, 2, 3 or 4'
         WHEN spec ? 'max_attempts' AND ((spec ->> 'max_attempts') !~ '^[0-9]{1,5}$'
@@ -99,9 +110,9 @@ BEGIN
         problem := 'the workflow has no nodes';
         RETURN;
     END IF;
-    v_max := coalesce(max_nodes, nullif(current_setting('flow.max_nodes', true), '')::integer, 100000);
+    v_max := coalesce(max_nodes, 100000);
     IF v_n > v_max THEN
-        problem := format('the workflow has %s nodes, more than the limit of %s (setting flow.max_nodes)', v_n, v_max);
+        problem := format('the workflow has %s nodes, more than the limit of %s (see flow.limits)', v_n, v_max);
         RETURN;
     END IF;
     tree_nodes := v_n;
@@ -139,8 +150,8 @@ BEGIN
                 format('node %s has no "kind" (a non-empty string) and no "workflow"', to_json(x.e ->> 'id'))
             WHEN length(x.e ->> 'kind') > 127 THEN
                 format('node %s has a "kind" longer than 127 characters', to_json(x.e ->> 'id'))
-            WHEN x.e ->> 'kind' IN ('flow.workflow', 'flow.map') THEN
-                format('node %s: kind %s is reserved for htdag''s own sub-workflow and map nodes', to_json(x.e ->> 'id'), to_json(x.e ->> 'kind'))
+            WHEN x.e ->> 'kind' IN ('flow.workflow', 'flow.map', 'flow.start') THEN
+                format('node %s: kind %s is htdag''s own (sub-workflow, map and River-door jobs), not a node''s', to_json(x.e ->> 'id'), to_json(x.e ->> 'kind'))
             WHEN x.e ? 'args' AND jsonb_typeof(x.e -> 'args') <> 'object' THEN
                 format('node %s: "args" must be a JSON object, not %s', to_json(x.e ->> 'id'), jsonb_typeof(x.e -> 'args'))
             WHEN x.e ? 'map' AND jsonb_typeof(x.e -> 'map') IS DISTINCT FROM 'string' THEN
@@ -153,8 +164,9 @@ BEGIN
                 format('node %s: "deps" must be an array of node ids (strings)', to_json(x.e ->> 'id'))
             WHEN (x.e -> 'deps') ? (x.e ->> 'id') THEN
                 format('node %s depends on itself', to_json(x.e ->> 'id'))
-            WHEN x.e ? 'queue' AND (jsonb_typeof(x.e -> 'queue') <> 'string' OR length(x.e ->> 'queue') NOT BETWEEN 1 AND 127) THEN
-                format('node %s: "queue" must be a string of 1 to 127 characters', to_json(x.e ->> 'id'))
+            WHEN x.e ? 'queue' AND (jsonb_typeof(x.e -> 'queue') <> 'string' OR length(x.e ->> 'queue') > 64
+                                    OR (x.e ->> 'queue') !~ '^[a-z0-9]+([_|-]?[a-z0-9]+)*$') THEN
+                format('node %s: "queue" must be a River queue name: lower-case letters and digits, in words joined by _ or -, at most 64 characters', to_json(x.e ->> 'id'))
             WHEN x.e ? 'priority' AND (x.e ->> 'priority') !~ '^[1-4]$' THEN
                 format('node %s: "priority" must be 1, 2, 3 or 4', to_json(x.e ->> 'id'))
             WHEN x.e ? 'max_attempts' AND ((x.e ->> 'max_attempts') !~ '^[0-9]{1,5}$'
@@ -173,21 +185,30 @@ BEGIN
     IF problem IS NOT NULL THEN
         RETURN;
     END IF;
+    SELECT array_agg(DISTINCT x.e ->> 'kind') FILTER (WHERE x.e ? 'kind'),
+           max(flow.parse_time(x.e ->> 'at'))
+      INTO kinds, latest_at
+      FROM jsonb_array_elements(v_nodes) AS x(e);
+    latest_at := greatest(latest_at, flow.parse_time(spec ->> 'at'));
 
     -- Nested workflows, each checked the same way (depth first, spec order).
     FOR v_sub IN SELECT x.e ->> 'id' AS id, x.e -> 'workflow' AS wf, x.e ? 'map' AS mapped
                    FROM jsonb_array_elements(v_nodes) WITH ORDINALITY AS x(e, i)
-                  WHERE x.e ? 'workflow'
+                  WHERE x.e ? 'workflow' AND p_recurse
                   ORDER BY x.i LOOP
-        SELECT c.problem, c.depth, c.tree_nodes INTO v_problem, v_v, v_c
-          FROM flow.spec_check_at(v_sub.wf, max_nodes, true) c;
-        IF v_problem IS NOT NULL THEN
-            problem := format('node %s: workflow: %s', to_json(v_sub.id), v_problem);
+        SELECT * INTO v_nested FROM flow.spec_check_at(v_sub.wf, max_nodes, true, true) c;
+        IF v_nested.problem IS NOT NULL THEN
+            problem := format('node %s: workflow: %s', to_json(v_sub.id), v_nested.problem);
             RETURN;
         END IF;
-        depth := greatest(depth, v_v + CASE WHEN v_sub.mapped THEN 2 ELSE 1 END);
-        tree_nodes := tree_nodes + v_c;
+        depth := greatest(depth, v_nested.depth + CASE WHEN v_sub.mapped THEN 2 ELSE 1 END);
+        tree_nodes := tree_nodes + v_nested.tree_nodes;
+        kinds := kinds || v_nested.kinds;
+        latest_at := greatest(latest_at, v_nested.latest_at);
     END LOOP;
+    IF cardinality(kinds) > 1 THEN
+        SELECT array_agg(DISTINCT k ORDER BY k) INTO kinds FROM unnest(kinds) AS k;
+    END IF;
     -- A map of tasks is one level of child run.
     IF depth = 0 AND EXISTS (SELECT 1 FROM jsonb_array_elements(v_nodes) AS e WHERE e ? 'map') THEN
         depth := 1;
@@ -305,4 +326,4 @@ BEGIN
     ids := NULL; edge_parent := NULL; edge_child := NULL;
 END;
 $$;
-COMMENT ON FUNCTION flow.spec_check_at(jsonb, integer, boolean) IS 'Checks a top-level or nested workflow spec, nested workflows included: the first problem, or its ids, edges, static depth and node count.';
+COMMENT ON FUNCTION flow.spec_check_at(jsonb, integer, boolean, boolean) IS 'Checks a top-level or nested workflow spec (nested workflows too, unless p_recurse is false): the first problem, or its ids, edges, static depth, node count, kinds and latest "at".';

@@ -1,5 +1,8 @@
 -- Starts a child run of node p_job (of run p_run) from a checked spec, under
 -- the tree's limits, and starts its root sub-workflow nodes (recursively).
+-- p_input NULL makes the child run's input its node's inputs, read through
+-- flow.run_input rather than copied (a deep tree would otherwise copy its
+-- top run's input at every level). The child run has its top run's owner.
 -- Returns the child run's id; raises SQLSTATE 22023 naming the limit when one
 -- is exceeded. Child runs are 'running' from the start: their node is. The
 -- tree's size is counted in flow.tree_count, in the shard of this backend.
@@ -41,10 +44,11 @@ BEGIN
     VALUES (v_root.id, pg_backend_pid() % 16, v_n)
     ON CONFLICT (root_run_id, shard) DO UPDATE SET nodes = t.nodes + excluded.nodes;
 
-    INSERT INTO flow.run (name, state, input, node_count, unfinished, started_at,
-                          parent_run_id, parent_job_id, root_run_id, depth, output_node, is_map)
-    VALUES (coalesce(p_spec ->> 'name', (SELECT node_id FROM flow.node WHERE job_id = p_job)), 'running', p_input, v_n, v_n, now(),
-            p_run, p_job, v_root.id, v_parent.depth + 1, p_spec ->> 'output', p_is_map)
+    INSERT INTO flow.run (name, state, input, input_from_parent, node_count, unfinished, started_at,
+                          parent_run_id, parent_job_id, root_run_id, depth, output_node, is_map, owner)
+    VALUES (coalesce(p_spec ->> 'name', (SELECT node_id FROM flow.node WHERE job_id = p_job)), 'running',
+            p_input, p_input IS NULL, v_n, v_n, now(),
+            p_run, p_job, v_root.id, v_parent.depth + 1, p_spec ->> 'output', p_is_map, v_root.owner)
     RETURNING id INTO v_child;
     -- A top run whose first nodes are sub-workflows runs from now on.
     IF v_parent.state = 'pending' THEN

@@ -3,8 +3,11 @@
 -- map over an empty array: []). Raises SQLSTATE 22023 when the node cannot
 -- start (a map over something that is not an array, a limit exceeded).
 -- A child run's input is the spec's "input" when it has one, else the node's
--- own inputs ({"input": ..., "parents": {...}}, see flow.node_inputs); the
--- child runs of a mapped workflow get their element as input.
+-- own inputs ({"input": ..., "parents": {...}}, see flow.node_inputs), by
+-- reference; the child runs of a mapped workflow get their element as input.
+-- The workflow was checked whole when its top run started: only its own
+-- level is checked again here, for its ids and edges, so that a deep tree
+-- costs time linear in its spec.
 CREATE OR REPLACE FUNCTION flow.start_node(p_job bigint) RETURNS jsonb
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -24,12 +27,13 @@ BEGIN
      WHERE j.id = p_job;
 
     IF v.kind = 'flow.workflow' THEN
-        SELECT * INTO v_check FROM flow.spec_check_at(v.args, NULL, true);
+        SELECT * INTO v_check
+          FROM flow.spec_check_at(v.args, (flow.limits_of((SELECT r.owner FROM flow.run r WHERE r.id = v.run_id))).max_nodes, true, false);
         IF v_check.problem IS NOT NULL THEN
             RAISE EXCEPTION 'node % has an invalid workflow: %', to_json(v.node_id), v_check.problem
                 USING ERRCODE = 'invalid_parameter_value';
         END IF;
-        PERFORM flow.start_child(p_job, v.run_id, v.args, coalesce(v.args -> 'input', flow.node_inputs(p_job)), false,
+        PERFORM flow.start_child(p_job, v.run_id, v.args, v.args -> 'input', false,
                                  v_check.ids, v_check.edge_parent, v_check.edge_child);
         RETURN NULL;
     END IF;
@@ -61,7 +65,7 @@ BEGIN
       INTO v_nodes, v_ids
       FROM jsonb_array_elements(v_items) WITH ORDINALITY AS x(item, i);
     PERFORM flow.start_child(p_job, v.run_id, jsonb_build_object('name', v.node_id, 'nodes', v_nodes),
-                             flow.node_inputs(p_job), true, v_ids, '{}', '{}');
+                             NULL, true, v_ids, '{}', '{}');
     RETURN NULL;
 END;
 $$;

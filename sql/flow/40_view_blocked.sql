@@ -1,7 +1,8 @@
 -- "Why is it not running?": one row per pending node of an unfinished run,
 -- with the parents it still waits on and their states (a parent whose job is
 -- gone shows 'deleted'), or the child run it waits for (waiting_for_run).
-CREATE OR REPLACE VIEW flow.blocked AS
+-- Each caller sees the nodes of runs of the roles it is a member of.
+CREATE OR REPLACE VIEW flow.blocked WITH (security_barrier = true) AS
 SELECT n.run_id,
        n.node_id,
        n.job_id,
@@ -15,5 +16,6 @@ SELECT n.run_id,
   JOIN public.river_job j ON j.id = n.job_id AND j.state = 'pending'
   LEFT JOIN flow.node p ON p.job_id = ANY (n.parents)
   LEFT JOIN public.river_job pj ON pj.id = p.job_id
+ WHERE (SELECT flow.member_of(flow.caller())) IS NULL OR r.owner = ANY (coalesce((SELECT flow.member_of(flow.caller())), '{}'::name[]))
  GROUP BY n.run_id, n.node_id, n.job_id, n.waiting;
 COMMENT ON VIEW flow.blocked IS 'Pending nodes of unfinished runs: the parents each still waits on and their states, or the child run it waits for.';

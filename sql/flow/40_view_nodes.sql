@@ -1,8 +1,9 @@
 -- One row per node, for psql users: its job's kind, state ('deleted' once the
 -- job is gone), attempts, queue, parents as node ids, waiting count, last
 -- error, args, output and times, and the child run a sub-workflow, map or
--- expanded node runs as.
-CREATE OR REPLACE VIEW flow.nodes AS
+-- expanded node runs as. Each caller sees the nodes of runs of the roles it
+-- is a member of (an admin every node).
+CREATE OR REPLACE VIEW flow.nodes WITH (security_barrier = true) AS
 SELECT n.run_id,
        n.node_id,
        n.job_id,
@@ -22,5 +23,7 @@ SELECT n.run_id,
        j.finalized_at,
        (SELECT c.id FROM flow.run c WHERE c.parent_job_id = n.job_id) AS child_run_id
   FROM flow.node n
-  LEFT JOIN public.river_job j ON j.id = n.job_id;
+  JOIN flow.run r ON r.id = n.run_id
+  LEFT JOIN public.river_job j ON j.id = n.job_id
+ WHERE (SELECT flow.member_of(flow.caller())) IS NULL OR r.owner = ANY (coalesce((SELECT flow.member_of(flow.caller())), '{}'::name[]));
 COMMENT ON VIEW flow.nodes IS 'One row per node: its River job''s kind, state, attempts, parents (node ids), last error, output, and the child run it runs as (sub-workflow, map or expanded node).';

@@ -1,8 +1,10 @@
 -- One row per run (top and child runs), for psql users. The per-state node
 -- counts come from the jobs themselves; nodes, unfinished and failed (kept on
 -- flow.run) stay exact whatever happens to the jobs. For a child run: its
--- parent run, the parent node's id, its depth and its top run.
-CREATE OR REPLACE VIEW flow.runs AS
+-- parent run, the parent node's id, its depth and its top run. Each caller
+-- sees the runs of the roles it is a member of (an admin every run), the
+-- membership worked out once per query.
+CREATE OR REPLACE VIEW flow.runs WITH (security_barrier = true) AS
 SELECT r.id,
        r.name,
        r.state,
@@ -16,7 +18,7 @@ SELECT r.id,
        c.discarded,
        r.unfinished,
        r.failed,
-       r.input,
+       CASE WHEN r.input_from_parent THEN flow.run_input(r.id) ELSE r.input END AS input,
        r.output,
        r.created_at,
        r.started_at,
@@ -25,7 +27,8 @@ SELECT r.id,
        r.parent_run_id,
        (SELECT pn.node_id FROM flow.node pn WHERE pn.job_id = r.parent_job_id) AS parent_node,
        r.depth,
-       coalesce(r.root_run_id, r.id) AS top_run_id
+       coalesce(r.root_run_id, r.id) AS top_run_id,
+       r.owner
   FROM flow.run r
  CROSS JOIN LATERAL (
         SELECT count(*) FILTER (WHERE j.state = 'pending')                       AS pending,
@@ -38,5 +41,6 @@ SELECT r.id,
           FROM flow.node n
           JOIN public.river_job j ON j.id = n.job_id
          WHERE n.run_id = r.id
-       ) c;
+       ) c
+ WHERE (SELECT flow.member_of(flow.caller())) IS NULL OR r.owner = ANY (coalesce((SELECT flow.member_of(flow.caller())), '{}'::name[]));
 COMMENT ON VIEW flow.runs IS 'One row per run (top and child runs): state, node counts by job state, times, output, and for a child run its parent run, parent node and depth.';

@@ -1,7 +1,8 @@
 -- A whole tree in one query: one row per node of the run and of every run
 -- below it, in depth-first order (a node's child run follows the node).
 -- path is the node's place from the top: "sub/m/7" is node "7" of the child
--- run of node "m" of the child run of node "sub".
+-- run of node "m" of the child run of node "sub". Empty for a run the caller
+-- may not see (flow.can_see: an admin, or a member of the run's owner).
 CREATE OR REPLACE FUNCTION flow.tree(p_run_id bigint)
 RETURNS TABLE (run_id bigint, depth integer, run_state text, path text, node_id text, job_id bigint, kind text,
                state text, attempt smallint, child_run_id bigint, last_error text, output jsonb)
@@ -16,7 +17,7 @@ SET enable_hashjoin = off
 AS $$
     WITH RECURSIVE runs AS (
         SELECT r.id, r.depth, r.state, ARRAY[]::bigint[] AS sort_key, ''::text AS prefix
-          FROM flow.run r WHERE r.id = p_run_id
+          FROM flow.run r WHERE r.id = p_run_id AND flow.can_see(r.owner)
         UNION ALL
         SELECT c.id, c.depth, c.state, runs.sort_key || c.parent_job_id, runs.prefix || pn.node_id || '/'
           FROM runs

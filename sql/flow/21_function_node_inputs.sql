@@ -1,12 +1,12 @@
 -- What a node reads of its run, in one query (Go: flow.Inputs): the run's
--- input, its parents' outputs keyed by node id, and "item", its element, for
--- a node of a map.
+-- input (a child run's by reference: flow.run_input), its parents' outputs
+-- keyed by node id, and "item", its element, for a node of a map.
 CREATE OR REPLACE FUNCTION flow.node_inputs(p_job_id bigint) RETURNS jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT jsonb_build_object(
-               'input', r.input,
+               'input', CASE WHEN r.input_from_parent THEN flow.run_input(r.id) ELSE r.input END,
                'parents', coalesce((SELECT jsonb_object_agg(p.node_id, j.metadata -> 'output')
                                       FROM flow.node p
                                       JOIN public.river_job j ON j.id = p.job_id

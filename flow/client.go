@@ -13,10 +13,15 @@ const DefaultMaxNodes = 100_000
 
 // Config configures a [Client].
 type Config struct {
-	// MaxNodes caps the number of nodes in one run started by this client.
-	// Zero defers to the database setting flow.max_nodes, whose default is
-	// [DefaultMaxNodes].
+	// MaxNodes lowers the number of nodes one run started by this client may
+	// have; it cannot raise the limit an admin set for the run's owner
+	// (flow.limits, default [DefaultMaxNodes]). Zero: the owner's limit.
 	MaxNodes int
+	// Owner is the role that owns the runs this client starts: it may see,
+	// cancel and retry them, and its kind grants and limits apply. The
+	// client's database role must be a member of it (or an admin). Empty:
+	// the role the session acts as (SET ROLE's, else the login role).
+	Owner string
 }
 
 // Client starts, reads, cancels, retries and waits for runs. It holds no run
@@ -42,6 +47,13 @@ func NewClient(pool *pgxpool.Pool, config *Config) *Client {
 func (c *Client) maxNodes() *int {
 	if c.config.MaxNodes > 0 {
 		return &c.config.MaxNodes
+	}
+	return nil
+}
+
+func (c *Client) owner() *string {
+	if c.config.Owner != "" {
+		return &c.config.Owner
 	}
 	return nil
 }

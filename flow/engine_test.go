@@ -245,7 +245,7 @@ func TestCompletionByManualUpdate(t *testing.T) {
 	flowtest.RequireInvariants(b.ctx, t, b.pool, runID)
 
 	// Both parents of d in one statement.
-	b.complete(t, runID, "b", "c")
+	b.completeTogether(t, runID, "b", "c")
 	require.Equal(t, "available", b.states(t, runID)["d"])
 	require.Equal(t, 1, b.getRun(t, runID).Unfinished)
 	flowtest.RequireInvariants(b.ctx, t, b.pool, runID)

@@ -18,12 +18,31 @@ func (e *SpecError) Error() string { return "invalid workflow spec: " + e.Proble
 
 const specErrorPrefix = "invalid workflow spec: "
 
-// asSpecError turns flow.start's validation error into a *SpecError and
-// leaves every other error as it is.
+// NotAllowedError reports a call that the caller's role may not make
+// (SQLSTATE 42501): a kind not granted to the run's owner (flow.kind_grant),
+// or starting a run as a role it is not a member of. Nothing was written.
+type NotAllowedError struct {
+	// Reason says what was refused, e.g. `role "team_a" may not start jobs
+	// of kind "ingest.stat"`.
+	Reason string
+}
+
+func (e *NotAllowedError) Error() string { return "htdag: " + e.Reason }
+
+// asSpecError turns flow.start's validation error into a *SpecError, its
+// refusal into a *NotAllowedError, and leaves every other error as it is.
 func asSpecError(err error) error {
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "22023" && strings.HasPrefix(pgErr.Message, specErrorPrefix) {
+	switch {
+	case errors.As(err, &pgErr) && pgErr.Code == "22023" && strings.HasPrefix(pgErr.Message, specErrorPrefix):
 		return &SpecError{Problem: strings.TrimPrefix(pgErr.Message, specErrorPrefix)}
+	case errors.As(err, &pgErr) && pgErr.Code == "42501" && strings.HasPrefix(pgErr.Message, "htdag: "):
+		return &NotAllowedError{Reason: strings.TrimPrefix(pgErr.Message, "htdag: ")}
+	case errors.As(err, &pgErr) && pgErr.Where == "" &&
+		(pgErr.Code == "22P02" || pgErr.Code == "22P05" || pgErr.Code == "22003" || pgErr.Code == "22021"):
+		// The spec's cast to jsonb failed, before flow.start saw it (an
+		// error inside a function says where).
+		return &SpecError{Problem: "the spec is not JSON that PostgreSQL's jsonb can hold: " + pgErr.Message}
 	}
 	return err
 }

@@ -484,11 +484,11 @@ func TestStartRejectsInvalidNestedSpec(t *testing.T) {
 		{"MapAt", `{"nodes": [{"id": "g", "kind": "noop"}, {"id": "m", "map": "g", "kind": "noop", "at": "2030-01-01T00:00:00Z"}]}`,
 			`node "m": a map node takes no "at" (its elements start when it is released)`},
 		{"ReservedKind", `{"nodes": [{"id": "a", "kind": "flow.map"}]}`,
-			`node "a": kind "flow.map" is reserved for htdag's own sub-workflow and map nodes`},
+			`node "a": kind "flow.map" is htdag's own (sub-workflow, map and River-door jobs), not a node's`},
 		{"TooDeep", `{"max_depth": 1, "nodes": [{"id": "s", "workflow": {"nodes": [{"id": "t", "workflow": {"nodes": [{"id": "x", "kind": "noop"}]}}]}}]}`,
-			`its workflows nest 2 levels deep, more than "max_depth" (1)`},
+			`its workflows nest 2 levels deep, more than the limit of 1 (max_depth)`},
 		{"TooManyNodes", `{"max_tree_nodes": 2, "nodes": [{"id": "s", "workflow": {"nodes": [{"id": "x", "kind": "noop"}, {"id": "y", "kind": "noop"}]}}]}`,
-			`it has 3 nodes at all levels, more than "max_tree_nodes" (2)`},
+			`it has 3 nodes at all levels, more than the limit of 2 (max_tree_nodes)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -325,8 +325,9 @@ func expandInTx(nc *nodeContext) func(ctx context.Context, tx pgx.Tx) error {
 	return func(ctx context.Context, tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, "SELECT flow.expand($1, $2::jsonb)", nc.jobID, string(nc.expand))
 		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "22023" {
-			// An invalid spec or a limit: every retry would fail alike.
+		if errors.As(err, &pgErr) && (pgErr.Code == "22023" || pgErr.Code == "42501") {
+			// An invalid spec, a limit, a kind the run's owner may not
+			// start: every retry would fail alike.
 			return river.JobCancel(fmt.Errorf("htdag: node %q cannot expand: %s", nc.meta.NodeID, pgErr.Message))
 		}
 		return err

@@ -101,3 +101,53 @@ func deleteInBatches(ctx context.Context, batch int, one func(batch int) (int, e
 		}
 	}
 }
+
+// JobRetention is how long finished plain River jobs (not flow nodes) are
+// kept, by state; a negative period keeps them. The zero value takes River's
+// own defaults ([DefaultJobRetention]).
+type JobRetention struct {
+	Completed, Cancelled, Discarded time.Duration
+}
+
+// DefaultJobRetention is River's retention: completed and cancelled jobs for
+// 24 hours, discarded ones for 7 days.
+var DefaultJobRetention = JobRetention{Completed: 24 * time.Hour, Cancelled: 24 * time.Hour, Discarded: 7 * 24 * time.Hour}
+
+// DefaultJobDeleteBatch is how many jobs [Client.DeleteFinishedJobs] deletes
+// per statement when given a batch below 1.
+const DefaultJobDeleteBatch = 1000
+
+// DeleteFinishedJobs deletes finished plain River jobs (not flow nodes, which
+// go with their runs) older than r's period for their state, batch at a time
+// ([DefaultJobDeleteBatch] when batch < 1), until none is left, and returns
+// how many. [RiverConfig] turns River's own cleaner off, because it works
+// through finished jobs in id order and ends a pass at a short batch: flow
+// jobs kept for their runs stopped it cleaning the jobs behind them. `worker
+// run` calls this every minute with [DefaultJobRetention]. It wraps
+// flow.delete_finished_jobs.
+func (c *Client) DeleteFinishedJobs(ctx context.Context, r JobRetention, batch int) (int, error) {
+	if r == (JobRetention{}) {
+		r = DefaultJobRetention
+	}
+	if batch < 1 {
+		batch = DefaultJobDeleteBatch
+	}
+	period := func(d time.Duration) *time.Duration {
+		if d < 0 {
+			return nil // NULL: keep
+		}
+		return &d
+	}
+	total := 0
+	for {
+		var n int
+		if err := c.pool.QueryRow(ctx, "SELECT flow.delete_finished_jobs($1, $2, $3, $4)",
+			period(r.Completed), period(r.Cancelled), period(r.Discarded), batch).Scan(&n); err != nil {
+			return total, err
+		}
+		total += n
+		if n < batch {
+			return total, nil
+		}
+	}
+}

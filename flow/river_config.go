@@ -35,9 +35,12 @@ const (
 // It also sets what a fleet needs: a unique client ID (the fleet knows a
 // running job's worker by it; see [JoinFleet]), River's job timeout off with
 // the middleware's JobTimeout ([DefaultJobTimeout]) bounding attempts instead
-// (so that a node's "timeout_ms" may be longer than a minute), and a retry
-// policy that does not count attempts lost to a dead worker ([RetryPolicy]).
-// Adjust the fields before river.NewClient.
+// (so that a node's "timeout_ms" may be longer than a minute), a retry
+// policy that does not count attempts lost to a dead worker ([RetryPolicy]),
+// and River's cleaner off (its retention periods -1): it stalls on the flow
+// jobs that runs keep whole; [Client.DeleteFinishedJobs] cleans plain jobs
+// instead (`worker run` does, every minute). Adjust the fields before
+// river.NewClient.
 //
 // Building a river.Config by hand instead, install [NewMiddleware]'s
 // middleware and add river.AddWorker(workers, &flow.StartWorker{}) yourself.
@@ -55,10 +58,14 @@ func RiverConfig(pool *pgxpool.Pool, workers *river.Workers) *river.Config {
 		FetchCooldown:     DefaultFetchCooldown,
 		FetchPollInterval: DefaultFetchPollInterval,
 		JobTimeout:        -1,
-		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: DefaultMaxWorkers}},
-		RetryPolicy:       &RetryPolicy{},
-		Workers:           workers,
-		Middleware:        []rivertype.Middleware{mw},
+		// River's cleaner is off: see above.
+		CompletedJobRetentionPeriod: -1,
+		CancelledJobRetentionPeriod: -1,
+		DiscardedJobRetentionPeriod: -1,
+		Queues:                      map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: DefaultMaxWorkers}},
+		RetryPolicy:                 &RetryPolicy{},
+		Workers:                     workers,
+		Middleware:                  []rivertype.Middleware{mw},
 	}
 	mw.riverConfig = config
 	return config

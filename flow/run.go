@@ -74,20 +74,28 @@ type Run struct {
 	TopRunID int64
 	// Depth is 0 for a top run, its parent's depth + 1 for a child run.
 	Depth int
+	// Owner is the role that started the run (its top run's, for a child
+	// run): who may see, cancel and retry it.
+	Owner string
 }
 
 // ErrRunNotFound is returned for a run id that does not exist.
 var ErrRunNotFound = errors.New("run not found")
 
-const runColumns = `id, name, state, input, output, node_count, unfinished, failed, created_at, started_at, finished_at, cancelled_at,
-	parent_run_id, parent_job_id, (SELECT node_id FROM flow.node WHERE job_id = parent_job_id), coalesce(root_run_id, id), depth`
+// runColumns are read from flow.run (which row level security limits to the
+// runs a reader may see). A child run's input may be its node's inputs by
+// reference: flow.run_input resolves it.
+const runColumns = `id, name, state, CASE WHEN input_from_parent THEN flow.run_input(id) ELSE input END, output,
+	node_count, unfinished, failed, created_at, started_at, finished_at, cancelled_at,
+	parent_run_id, parent_job_id, (SELECT n.node_id FROM flow.node n WHERE n.job_id = parent_job_id), coalesce(root_run_id, id), depth,
+	owner`
 
 func scanRun(row pgx.Row) (*Run, error) {
 	var r Run
 	var state string
 	if err := row.Scan(&r.ID, &r.Name, &state, &r.Input, &r.Output, &r.NodeCount, &r.Unfinished, &r.Failed,
 		&r.CreatedAt, &r.StartedAt, &r.FinishedAt, &r.CancelledAt,
-		&r.ParentRunID, &r.ParentJobID, &r.ParentNodeID, &r.TopRunID, &r.Depth); err != nil {
+		&r.ParentRunID, &r.ParentJobID, &r.ParentNodeID, &r.TopRunID, &r.Depth, &r.Owner); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, ErrRunNotFound
 		}

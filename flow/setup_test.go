@@ -283,9 +283,18 @@ func (b *testBundle) jobID(t *testing.T, runID int64, nodeID string) int64 {
 	return id
 }
 
-// complete marks nodes completed by hand, as a psql user would, in one
-// statement.
+// complete marks nodes completed by hand, as a psql user would, one
+// statement each, in the order given (a parent before its children: the
+// guards refuse completing a node whose parents have not completed).
 func (b *testBundle) complete(t *testing.T, runID int64, nodeIDs ...string) {
+	t.Helper()
+	for _, id := range nodeIDs {
+		b.completeTogether(t, runID, id)
+	}
+}
+
+// completeTogether marks nodes completed by hand in one statement.
+func (b *testBundle) completeTogether(t *testing.T, runID int64, nodeIDs ...string) {
 	t.Helper()
 	tag, err := b.pool.Exec(b.ctx, `
 		UPDATE river_job SET state = 'completed', finalized_at = now()

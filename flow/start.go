@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -66,12 +67,12 @@ func encodeSpecs(specs []Specifier) ([]string, error) {
 // startManySQL starts the specs in order in one statement (so in one
 // transaction even on the pool).
 const startManySQL = `
-SELECT flow.start(s.spec, $2)
+SELECT flow.start(s.spec, $2, $3)
   FROM unnest($1::jsonb[]) WITH ORDINALITY AS s(spec, i)
  ORDER BY s.i`
 
 func (c *Client) startMany(ctx context.Context, q querier, raws []string) ([]int64, error) {
-	rows, err := q.Query(ctx, startManySQL, raws, c.maxNodes())
+	rows, err := q.Query(ctx, startManySQL, raws, c.maxNodes(), c.owner())
 	if err != nil {
 		return nil, asSpecError(err)
 	}
@@ -100,7 +101,7 @@ func (c *Client) start(ctx context.Context, q querier, s Specifier) (int64, erro
 		return 0, err
 	}
 	var runID int64
-	if err := q.QueryRow(ctx, "SELECT flow.start($1::jsonb, $2)", string(raw), c.maxNodes()).Scan(&runID); err != nil {
+	if err := q.QueryRow(ctx, "SELECT flow.start($1::jsonb, $2, $3)", string(raw), c.maxNodes(), c.owner()).Scan(&runID); err != nil {
 		return 0, asSpecError(err)
 	}
 	return runID, nil
@@ -115,6 +116,9 @@ func encodeSpec(s Specifier) ([]byte, error) {
 	if js, ok := s.(JSONSpec); ok {
 		if !json.Valid(js) {
 			return nil, &SpecError{Problem: "the spec is not valid JSON"}
+		}
+		if !utf8.Valid(js) {
+			return nil, &SpecError{Problem: "the spec is not valid UTF-8"}
 		}
 		return js, nil
 	}

@@ -3,6 +3,7 @@ package flow
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -39,9 +40,12 @@ func (a *StartArgs) UnmarshalJSON(b []byte) error {
 
 // StartWorker works flow.start jobs: it starts the run in the job's own
 // completion transaction (so the job completes if and only if the run
-// exists) and records {"run_id": N} as the job's output. An invalid spec
-// cancels the job with the validation error and starts nothing. It needs
-// [Middleware]; [RiverConfig] installs both.
+// exists) and records {"run_id": N} as the job's output. The run is owned by
+// the role that inserted the job (a trigger stamps it into the job's
+// metadata as flow_owner), under that role's kind grants and limits. A spec
+// that is invalid, over a limit or has a kind the owner may not start cancels
+// the job with the reason and starts nothing: trying again would fail alike.
+// It needs [Middleware]; [RiverConfig] installs both.
 type StartWorker struct {
 	river.WorkerDefaults[StartArgs]
 }
@@ -52,17 +56,21 @@ func (*StartWorker) Work(ctx context.Context, job *river.Job[StartArgs]) error {
 	if nc == nil {
 		return ErrNotNode
 	}
-	var problem *string
-	if err := nc.pool.QueryRow(ctx, "SELECT flow.spec_problem($1::jsonb)", string(job.Args.Spec)).Scan(&problem); err != nil {
-		return fmt.Errorf("htdag: checking the spec: %w", err)
+	var meta struct {
+		Owner *string `json:"flow_owner"`
 	}
-	if problem != nil {
-		return river.JobCancel(&SpecError{Problem: *problem})
-	}
+	_ = json.Unmarshal(job.Metadata, &meta)
 	return InTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		var runID int64
-		if err := tx.QueryRow(ctx, "SELECT flow.start($1::jsonb)", string(job.Args.Spec)).Scan(&runID); err != nil {
-			return asSpecError(err)
+		err := tx.QueryRow(ctx, "SELECT flow.start($1::jsonb, NULL, $2)", string(job.Args.Spec), meta.Owner).Scan(&runID)
+		if err != nil {
+			err = asSpecError(err)
+			var specErr *SpecError
+			var notAllowed *NotAllowedError
+			if errors.As(err, &specErr) || errors.As(err, &notAllowed) {
+				return river.JobCancel(err)
+			}
+			return err
 		}
 		// The output goes in with this same completion.
 		nc.output = fmt.Appendf(nil, `{"run_id": %d}`, runID)

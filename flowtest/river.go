@@ -10,7 +10,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/htdag/htdag/flow"
 )
@@ -50,7 +49,7 @@ func StartRiverWithFleet(tb testing.TB, pool *pgxpool.Pool, config *river.Config
 	if config == nil {
 		config = RiverConfig(pool, nil)
 	}
-	client, err := river.NewClient(riverpgxv5.New(pool), config)
+	client, err := river.NewClient(flow.NewDriver(pool, &flow.DriverOptions{Logger: config.Logger}), config)
 	if err != nil {
 		tb.Fatalf("flowtest: River client: %v", err)
 	}

@@ -7,13 +7,20 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/htdag/htdag/internal/render"
 )
+
+// clean escapes text from the database or the file system (paths, names,
+// errors) for a terminal: a file named with escape sequences must not paint
+// on the screen of whoever reads the report.
+var clean = render.Clean
 
 // WriteReport prints what a run changed and a summary table by language, as
 // `worker ingest --wait` does: failures are Progress.Failures, elapsed the
 // run's wall time, and at most maxChanges changed files are listed (0: all).
 func WriteReport(w io.Writer, r *Report, failures []string, elapsed time.Duration, maxChanges int) {
-	fmt.Fprintf(w, "ingest run %d of %s (%s): %s in %s, flow run %d\n", r.Run, r.Codebase, r.Root, r.State,
+	fmt.Fprintf(w, "ingest run %d of %s (%s): %s in %s, flow run %d\n", r.Run, clean(r.Codebase), clean(r.Root), r.State,
 		elapsed.Round(time.Millisecond), r.FlowRun)
 	fmt.Fprintf(w, "%d files walked: %d added, %d modified, %d unchanged, %d removed, %d skipped\n",
 		r.FilesPlanned, r.Added, r.Modified, r.Unchanged, r.Removed, r.Skipped)
@@ -47,7 +54,7 @@ func WriteReport(w io.Writer, r *Report, failures []string, elapsed time.Duratio
 			if c.Status == "removed" && c.Reason != "" {
 				reason = " (" + c.Reason + ")"
 			}
-			fmt.Fprintf(tw, "  %s %s%s\t+%d -%d lines\t%s\n", mark, c.Path, reason, c.LinesAdded, c.LinesRemoved, strings.TrimSpace(syms))
+			fmt.Fprintf(tw, "  %s %s%s\t+%d -%d lines\t%s\n", mark, clean(c.Path), clean(reason), c.LinesAdded, c.LinesRemoved, clean(strings.TrimSpace(syms)))
 		}
 		tw.Flush()
 	}
@@ -55,14 +62,14 @@ func WriteReport(w io.Writer, r *Report, failures []string, elapsed time.Duratio
 	if len(r.SkipReasons) > 0 {
 		var parts []string
 		for _, s := range r.SkipReasons {
-			parts = append(parts, fmt.Sprintf("%s %d", s.Reason, s.Files))
+			parts = append(parts, fmt.Sprintf("%s %d", clean(s.Reason), s.Files))
 		}
 		fmt.Fprintf(w, "\nskipped: %s\n", strings.Join(parts, "; "))
 	}
 	if len(r.Pruned) > 0 {
 		dirs := make([]string, 0, len(r.Pruned))
 		for d := range r.Pruned {
-			dirs = append(dirs, d)
+			dirs = append(dirs, clean(d))
 		}
 		sort.Strings(dirs)
 		fmt.Fprintf(w, "not entered: %s\n", strings.Join(limitStrings(dirs, 8), ", "))
@@ -70,14 +77,14 @@ func WriteReport(w io.Writer, r *Report, failures []string, elapsed time.Duratio
 	if len(failures) > 0 {
 		fmt.Fprintf(w, "\nfailed:\n")
 		for _, f := range failures {
-			fmt.Fprintf(w, "  %s\n", f)
+			fmt.Fprintf(w, "  %s\n", clean(f))
 		}
 	}
 
 	fmt.Fprintln(w)
 	rows := [][]string{{"LANGUAGE", "FILES", "LINES", "SYMBOLS"}}
 	for _, l := range r.Languages {
-		rows = append(rows, []string{l.Language, fmt.Sprint(l.Files), fmt.Sprint(l.Lines), fmt.Sprint(l.Symbols)})
+		rows = append(rows, []string{clean(l.Language), fmt.Sprint(l.Files), fmt.Sprint(l.Lines), fmt.Sprint(l.Symbols)})
 	}
 	rows = append(rows, []string{"total", fmt.Sprint(r.Files), fmt.Sprint(r.Lines), fmt.Sprint(r.Symbols)})
 	writeTable(w, rows)

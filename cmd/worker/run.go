@@ -222,9 +222,7 @@ func (a *app) run(cmd *cobra.Command, o *runOptions) error {
 		Int("pid", os.Getpid()).
 		Msg("worker started")
 
-	if retention.Completed > 0 || retention.Failed > 0 {
-		go a.deleteFinishedRuns(ctx, flow.NewClient(pool, nil), retention)
-	}
+	go a.deleteFinished(ctx, flow.NewClient(pool, nil), retention)
 
 	select {
 	case <-ctx.Done():
@@ -269,19 +267,31 @@ func (o *runOptions) retention(failedSet bool) flow.Retention {
 	return keep
 }
 
-// deleteFinishedRuns deletes whole finished runs older than their state's
+// deleteFinished deletes whole finished runs older than their state's
+// retention (none where it is 0) and finished plain River jobs past River's
 // retention, at once and then every runRetentionInterval, until ctx ends.
-// Several workers may do so at once: each skips the runs another is deleting.
-func (a *app) deleteFinishedRuns(ctx context.Context, client *flow.Client, keep flow.Retention) {
+// Several workers may do so at once: each skips what another is deleting.
+func (a *app) deleteFinished(ctx context.Context, client *flow.Client, keep flow.Retention) {
 	ticker := time.NewTicker(runRetentionInterval)
 	defer ticker.Stop()
 	for {
-		n, err := client.DeleteFinishedRunsByState(ctx, keep, 100)
+		if keep.Completed > 0 || keep.Failed > 0 {
+			n, err := client.DeleteFinishedRunsByState(ctx, keep, 100)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				a.log.Warn().Err(err).Msg("deleting finished runs")
+			case n > 0:
+				a.log.Info().Int("runs", n).Stringer("completed_older_than", keep.Completed).Stringer("failed_older_than", keep.Failed).Msg("deleted finished runs")
+			}
+		}
+		// River's cleaner is off (flow.RiverConfig): plain River jobs are
+		// cleaned here, with River's retention periods.
+		n, err := client.DeleteFinishedJobs(ctx, flow.DefaultJobRetention, 0)
 		switch {
 		case err != nil && ctx.Err() == nil:
-			a.log.Warn().Err(err).Msg("deleting finished runs")
+			a.log.Warn().Err(err).Msg("deleting finished River jobs")
 		case n > 0:
-			a.log.Info().Int("runs", n).Stringer("completed_older_than", keep.Completed).Stringer("failed_older_than", keep.Failed).Msg("deleted finished runs")
+			a.log.Info().Int("jobs", n).Msg("deleted finished River jobs")
 		}
 		select {
 		case <-ctx.Done():

@@ -20,6 +20,7 @@ build: ## build the worker binary into bin/worker
 	$(GO) build -o $(BIN) ./cmd/worker
 
 test: ## run all tests (with -race) against PostgreSQL, starting it if needed
+	@scripts/ensure-pgbouncer.sh || echo "make test: without PgBouncer, its tests skip"
 	@$(WITH_DB) $(GO) test -race -count=1 ./...
 
 # The browser tests are kept out of `make test` (they need Chromium and take

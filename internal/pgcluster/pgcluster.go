@@ -96,10 +96,8 @@ func New(o Options) (*Cluster, error) {
 		return nil, errNoPrograms
 	}
 	c := &Cluster{bindir: bindir}
-	if os.Geteuid() == 0 {
-		if c.owner, err = user.Lookup("postgres"); err != nil {
-			return nil, errors.New("running as root, and there is no postgres user to run PostgreSQL as")
-		}
+	if c.owner, err = ServerUser(); err != nil {
+		return nil, err
 	}
 	c.Dir, err = os.MkdirTemp("", "htdag-pgcluster-")
 	if err != nil {
@@ -108,7 +106,7 @@ func New(o Options) (*Cluster, error) {
 	if err := c.chown(c.Dir); err != nil {
 		return nil, err
 	}
-	if c.Port, err = freePort(); err != nil {
+	if c.Port, err = FreePort(); err != nil {
 		return nil, err
 	}
 	data := filepath.Join(c.Dir, "data")
@@ -224,8 +222,22 @@ func (c *Cluster) chown(path string) error {
 	return os.Chown(path, uid, gid)
 }
 
-// freePort asks the kernel for a free loopback port.
-func freePort() (int, error) {
+// ServerUser is the OS user a server program (PostgreSQL, PgBouncer) started
+// by a test runs as: nil, the current user, unless that is root, which both
+// refuse; then "postgres".
+func ServerUser() (*user.User, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return nil, errors.New("running as root, and there is no postgres user to run the server as")
+	}
+	return u, nil
+}
+
+// FreePort asks the kernel for a free loopback port.
+func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err

@@ -22,6 +22,12 @@ type Config struct {
 	// client's database role must be a member of it (or an admin). Empty:
 	// the role the session acts as (SET ROLE's, else the login role).
 	Owner string
+	// ListenConnConfig is where [Client.Wait]'s LISTEN connects, a
+	// connection of its own: set it when the pool goes through a
+	// transaction-mode pooler, which cannot keep a LISTEN, to a config that
+	// reaches PostgreSQL directly. Default: nil, a connection taken from the
+	// pool.
+	ListenConnConfig *pgx.ConnConfig
 }
 
 // Client starts, reads, cancels, retries and waits for runs. It holds no run
@@ -37,10 +43,11 @@ type Client struct {
 // NewClient returns a client on pool. config may be nil (every field at its
 // default).
 func NewClient(pool *pgxpool.Pool, config *Config) *Client {
-	c := &Client{pool: pool, listener: newRunListener(pool)}
+	c := &Client{pool: pool}
 	if config != nil {
 		c.config = *config
 	}
+	c.listener = newRunListener(pool, c.config.ListenConnConfig)
 	return c
 }
 

@@ -23,4 +23,8 @@
 //   - [Client.Wait] and [Client.WaitMany] wait for runs to finish; every
 //     waiter of a Client shares one LISTEN connection (pgxlisten), held only
 //     while someone waits.
+//   - [JoinFleet] registers a worker process and holds its liveness lock;
+//     with a [DirectSession] shared by River's LISTEN ([NewDriver]) and that
+//     lock, a process holds one direct connection, and its pool may go
+//     through a transaction-mode pooler such as PgBouncer.
 package flow

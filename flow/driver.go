@@ -31,9 +31,10 @@ import (
 //	client, err := river.NewClient(flow.NewDriver(pool, nil), config)
 type Driver struct {
 	*riverpgxv5.Driver
-	pool   *pgxpool.Pool
-	listen *riverpgxv5.Driver
-	logger *slog.Logger
+	pool    *pgxpool.Pool
+	listen  *riverpgxv5.Driver
+	session *DirectSession
+	logger  *slog.Logger
 }
 
 // DriverOptions adjust [NewDriver]. The zero value is usable.
@@ -41,6 +42,12 @@ type DriverOptions struct {
 	// ListenPool is where River's listener takes its connection. Default:
 	// the driver's pool.
 	ListenPool *pgxpool.Pool
+	// Session, when set, is where River's listener LISTENs instead: the
+	// process's one direct connection, shared with the fleet's liveness lock
+	// ([FleetConfig].Session), so that the pool may go through a
+	// transaction-mode pooler. It takes precedence over ListenPool.
+	// Default: nil.
+	Session *DirectSession
 	// Logger receives the listener's reconnections. Default: slog.Default().
 	Logger *slog.Logger
 }
@@ -51,7 +58,7 @@ func NewDriver(pool *pgxpool.Pool, opts *DriverOptions) *Driver {
 	if opts != nil {
 		o = *opts
 	}
-	d := &Driver{Driver: riverpgxv5.New(pool), pool: pool, listen: riverpgxv5.New(o.ListenPool), logger: o.Logger}
+	d := &Driver{Driver: riverpgxv5.New(pool), pool: pool, listen: riverpgxv5.New(o.ListenPool), session: o.Session, logger: o.Logger}
 	if o.ListenPool == nil {
 		d.listen = d.Driver
 	}
@@ -63,10 +70,14 @@ func NewDriver(pool *pgxpool.Pool, opts *DriverOptions) *Driver {
 
 var _ riverdriver.Driver[pgx.Tx] = (*Driver)(nil)
 
-// GetListener implements riverdriver.Driver: River's listener, on the listen
-// pool, logging reconnections.
+// GetListener implements riverdriver.Driver: River's listener, on the
+// session or else the listen pool, logging reconnections.
 func (d *Driver) GetListener(params *riverdriver.GetListenenerParams) riverdriver.Listener {
-	return &reportingListener{Listener: d.listen.GetListener(params), logger: d.logger, pool: d.pool}
+	listener := d.listen.GetListener(params)
+	if d.session != nil {
+		listener = newSessionListener(d.session, params.Schema)
+	}
+	return &reportingListener{Listener: listener, logger: d.logger, pool: d.pool}
 }
 
 // reportingListener logs each connection after the first: River's notifier

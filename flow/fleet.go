@@ -67,10 +67,21 @@ type FleetConfig struct {
 	Kinds  []string
 	// AnyKind records the worker as serving every kind (Kinds is ignored).
 	AnyKind bool
-	// LivenessConnConfig is the connection the liveness lock is held on,
-	// which must reach PostgreSQL directly (a transaction-pooling PgBouncer
-	// would drop the session lock). Default: the pool's connection config.
+	// Session is where the liveness lock is held: the process's one direct
+	// connection, shared with River's LISTEN ([DriverOptions].Session).
+	// JoinFleet checks that it reaches PostgreSQL directly and refuses it
+	// otherwise ([ErrSessionNotDirect]); the caller closes it, after Leave.
+	// Default: a session of the membership's own on LivenessConnConfig,
+	// closed by Leave.
+	Session *DirectSession
+	// LivenessConnConfig is the connection the liveness lock is held on when
+	// Session is nil; it must reach PostgreSQL directly (a transaction-mode
+	// pooler would lose the session lock). Default: the pool's connection
+	// config.
 	LivenessConnConfig *pgx.ConnConfig
+	// DirectCheckTimeout bounds JoinFleet's check that the session reaches
+	// PostgreSQL directly. Default: [DefaultDirectCheckTimeout].
+	DirectCheckTimeout time.Duration
 	// HeartbeatInterval, LostGrace, RescueInterval and SweepInterval: see
 	// the Default constants of the same names.
 	HeartbeatInterval time.Duration
@@ -101,13 +112,14 @@ type Fleet struct {
 	cfg      FleetConfig
 	log      *slog.Logger
 
-	conn      *pgx.Conn // the liveness session; owned by the heartbeat loop
-	cancel    context.CancelFunc
-	done      chan struct{}
-	dead      atomic.Bool
-	leaving   atomic.Bool
-	leaveOnce sync.Once
-	leaveErr  error
+	session    *DirectSession // where the liveness lock is held
+	ownSession bool           // made by JoinFleet, closed by Leave
+	cancel     context.CancelFunc
+	done       chan struct{}
+	dead       atomic.Bool
+	leaving    atomic.Bool
+	leaveOnce  sync.Once
+	leaveErr   error
 }
 
 // ID is the worker's id in flow.worker.
@@ -170,25 +182,38 @@ func joinFleet(ctx context.Context, pool *pgxpool.Pool, clientID string, c Fleet
 	c.LostGrace = cmpOr(c.LostGrace, DefaultLostGrace)
 	c.RescueInterval = cmpOr(c.RescueInterval, DefaultRescueInterval)
 	c.SweepInterval = cmpOr(c.SweepInterval, DefaultSweepInterval)
+	c.DirectCheckTimeout = cmpOr(c.DirectCheckTimeout, DefaultDirectCheckTimeout)
 	if c.LivenessConnConfig == nil {
 		c.LivenessConnConfig = pool.Config().ConnConfig
 	}
-	f := &Fleet{pool: pool, clientID: clientID, cfg: c, log: c.Logger, done: make(chan struct{})}
+	f := &Fleet{pool: pool, clientID: clientID, cfg: c, log: c.Logger, done: make(chan struct{}), session: c.Session}
 	if f.log == nil {
 		f.log = slog.Default()
 	}
-	conn, err := f.connect(ctx, "htdag worker (registering)")
-	if err != nil {
+	role := " session"
+	if f.session == nil {
+		f.session, f.ownSession, role = NewDirectSession(c.LivenessConnConfig), true, " liveness"
+		f.session.appName = "htdag worker (registering)"
+	}
+	fail := func(err error) (*Fleet, error) {
+		if f.ownSession {
+			_ = f.session.Close(context.WithoutCancel(ctx))
+		}
 		return nil, fmt.Errorf("htdag: joining the fleet: %w", err)
 	}
-	err = conn.QueryRow(ctx, "SELECT flow.worker_register($1, $2, $3, $4, $5, $6)",
-		clientID, c.Host, os.Getpid(), c.Version, c.Queues, c.Kinds).Scan(&f.id)
-	if err != nil {
-		_ = conn.Close(context.WithoutCancel(ctx))
-		return nil, fmt.Errorf("htdag: joining the fleet: %w", err)
+	// Before the lock: a lock taken through a transaction-mode pooler would
+	// stay on a server connection that other clients are lent.
+	if err := f.session.checkDirect(ctx, pool, c.DirectCheckTimeout); err != nil {
+		return fail(err)
 	}
-	_, _ = conn.Exec(ctx, "SET application_name = '"+f.ApplicationName()+" liveness'")
-	f.conn = conn
+	err := f.session.with(ctx, func(conn *pgx.Conn, _ uint64) error {
+		return conn.QueryRow(ctx, "SELECT flow.worker_register($1, $2, $3, $4, $5, $6)",
+			clientID, c.Host, os.Getpid(), c.Version, c.Queues, c.Kinds).Scan(&f.id)
+	})
+	if err != nil {
+		return fail(err)
+	}
+	_ = f.session.setApplicationName(ctx, f.ApplicationName()+role)
 	f.log.InfoContext(ctx, "htdag: joined the fleet", "worker_id", f.id, "client_id", clientID,
 		"host", c.Host, "queues", c.Queues)
 
@@ -206,16 +231,18 @@ func (f *Fleet) Leave(ctx context.Context) error {
 		f.leaving.Store(true)
 		f.cancel()
 		<-f.done
+		if f.ownSession {
+			defer f.session.Close(context.WithoutCancel(ctx))
+		}
 		if f.dead.Load() {
 			return
 		}
-		conn, err := f.connect(ctx, f.ApplicationName()+" (leaving)")
+		// On the session: flow.worker_stop frees the lock it holds.
+		err := f.session.with(ctx, func(conn *pgx.Conn, _ uint64) error {
+			_, err := conn.Exec(ctx, "SELECT flow.worker_stop($1)", f.id)
+			return err
+		})
 		if err != nil {
-			f.leaveErr = fmt.Errorf("htdag: leaving the fleet: %w", err)
-			return
-		}
-		defer conn.Close(context.WithoutCancel(ctx))
-		if _, err := conn.Exec(ctx, "SELECT flow.worker_stop($1)", f.id); err != nil {
 			f.leaveErr = fmt.Errorf("htdag: leaving the fleet: %w", err)
 			return
 		}
@@ -226,13 +253,14 @@ func (f *Fleet) Leave(ctx context.Context) error {
 	return f.leaveErr
 }
 
-// run is the heartbeat and rescue loop; it owns f.conn.
+// run is the heartbeat and rescue loop.
 func (f *Fleet) run(ctx context.Context) {
 	defer close(f.done)
 	defer func() {
-		if f.conn != nil {
-			// Closing the session frees the lock; Leave records the stop.
-			_ = f.conn.Close(context.Background())
+		if f.ownSession && !f.leaving.Load() {
+			// Stopped without Leave (declared dead): closing the
+			// connection frees the lock.
+			f.session.closeConn(context.Background())
 		}
 	}()
 	heartbeat := time.NewTicker(f.cfg.HeartbeatInterval)
@@ -284,25 +312,16 @@ func (f *Fleet) run(ctx context.Context) {
 	}
 }
 
-// heartbeat runs flow.worker_heartbeat on the liveness session, connecting
-// it again first if it was lost.
+// heartbeat runs flow.worker_heartbeat on the session, which connects again
+// first if its connection was lost.
 func (f *Fleet) heartbeat(ctx context.Context) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, max(2*f.cfg.HeartbeatInterval, 2*time.Second))
 	defer cancel()
-	if f.conn == nil || f.conn.IsClosed() {
-		conn, err := f.connect(ctx, f.ApplicationName()+" liveness")
-		if err != nil {
-			return "", err
-		}
-		f.conn = conn
-	}
 	var state string
-	if err := f.conn.QueryRow(ctx, "SELECT flow.worker_heartbeat($1)", f.id).Scan(&state); err != nil {
-		_ = f.conn.Close(context.WithoutCancel(ctx))
-		f.conn = nil
-		return "", err
-	}
-	return state, nil
+	err := f.session.with(ctx, func(conn *pgx.Conn, _ uint64) error {
+		return conn.QueryRow(ctx, "SELECT flow.worker_heartbeat($1)", f.id).Scan(&state)
+	})
+	return state, err
 }
 
 func (f *Fleet) declaredDead(ctx context.Context, state string) {
@@ -348,26 +367,6 @@ func (f *Fleet) rescue(ctx context.Context, sweep bool) error {
 		return nil
 	})
 	return err
-}
-
-// connect opens a liveness-style session: its own connection, with TCP
-// keepalives short enough that PostgreSQL notices a lost host in about ten
-// seconds (client side too).
-func (f *Fleet) connect(ctx context.Context, appName string) (*pgx.Conn, error) {
-	cc := f.cfg.LivenessConnConfig.Copy()
-	if cc.RuntimeParams == nil {
-		cc.RuntimeParams = map[string]string{}
-	}
-	cc.RuntimeParams["application_name"] = appName
-	cc.RuntimeParams["tcp_keepalives_idle"] = "5"
-	cc.RuntimeParams["tcp_keepalives_interval"] = "2"
-	cc.RuntimeParams["tcp_keepalives_count"] = "3"
-	dialer := &net.Dialer{
-		Timeout:         10 * time.Second,
-		KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 5 * time.Second, Interval: 2 * time.Second, Count: 3},
-	}
-	cc.DialFunc = dialer.DialContext
-	return pgx.ConnectConfig(ctx, cc)
 }
 
 // registeredKinds lists the job kinds workers has workers for. River keeps

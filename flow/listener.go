@@ -35,7 +35,8 @@ const readRunsBatch = 1000
 // that a run that finished while no LISTEN was in place (before the first
 // connect, or during a reconnect) is still seen.
 type runListener struct {
-	pool *pgxpool.Pool
+	pool       *pgxpool.Pool
+	connConfig *pgx.ConnConfig // nil: LISTEN on a connection taken from pool
 
 	mu      sync.Mutex
 	waiters map[int64][]*runWaiter // by run id
@@ -67,8 +68,8 @@ type runWaiter struct {
 	done chan struct{}
 }
 
-func newRunListener(pool *pgxpool.Pool) *runListener {
-	return &runListener{pool: pool, waiters: map[int64][]*runWaiter{}}
+func newRunListener(pool *pgxpool.Pool, connConfig *pgx.ConnConfig) *runListener {
+	return &runListener{pool: pool, connConfig: connConfig, waiters: map[int64][]*runWaiter{}}
 }
 
 // add registers a waiter for ids (distinct, at least one), starting a session
@@ -149,6 +150,9 @@ func (l *runListener) run(ctx context.Context, s *listenSession, prev chan struc
 			l.mu.Lock()
 			s.listening = false
 			l.mu.Unlock()
+			if l.connConfig != nil {
+				return pgx.ConnectConfig(ctx, l.connConfig)
+			}
 			conn, err := l.pool.Acquire(ctx)
 			if err != nil {
 				return nil, err

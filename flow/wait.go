@@ -17,7 +17,9 @@ const RunFinishedChannel = "flow_run_finished"
 //
 // Every Wait and [Client.WaitMany] of a Client shares one LISTEN on
 // [RunFinishedChannel] through pgxlisten, on a connection taken from the
-// pool (and no longer counted by it): however many goroutines wait, the
+// pool (and no longer counted by it), or opened on [Config].ListenConnConfig
+// when set (a pool through a transaction-mode pooler cannot keep a LISTEN;
+// runs are still read on the pool): however many goroutines wait, the
 // Client holds at most one such connection. It is opened by the first
 // waiter and closed when the last one returns, so an idle Client holds
 // none, and the Client needs no Close. When the connection drops, the

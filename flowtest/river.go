@@ -43,13 +43,19 @@ func StartRiver(tb testing.TB, pool *pgxpool.Pool, config *river.Config) *river.
 
 // StartRiverWithFleet is [StartRiver] with the fleet membership configured
 // by fleetConfig (nil: the defaults, and a test failure should the client be
-// declared dead).
+// declared dead). When fleetConfig.Session is set, River LISTENs on it too,
+// as `worker run` does (the pool may then go through a transaction-mode
+// pooler); the test closes it.
 func StartRiverWithFleet(tb testing.TB, pool *pgxpool.Pool, config *river.Config, fleetConfig *flow.FleetConfig) *river.Client[pgx.Tx] {
 	tb.Helper()
 	if config == nil {
 		config = RiverConfig(pool, nil)
 	}
-	client, err := river.NewClient(flow.NewDriver(pool, &flow.DriverOptions{Logger: config.Logger}), config)
+	opts := &flow.DriverOptions{Logger: config.Logger}
+	if fleetConfig != nil {
+		opts.Session = fleetConfig.Session
+	}
+	client, err := river.NewClient(flow.NewDriver(pool, opts), config)
 	if err != nil {
 		tb.Fatalf("flowtest: River client: %v", err)
 	}

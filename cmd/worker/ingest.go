@@ -68,7 +68,9 @@ func (a *app) ingest(cmd *cobra.Command, dir string, o *ingestOptions) error {
 		return usageError(cmd, fmt.Errorf("--timeout must not be negative"))
 	}
 	ctx := cmd.Context()
-	pool, err := a.openPool(ctx)
+	// Directly: ingestion's first use migrates (a session lock), and its
+	// progress and wait LISTEN.
+	pool, err := a.openDirectPool(ctx)
 	if err != nil {
 		return err
 	}

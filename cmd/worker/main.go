@@ -29,6 +29,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
@@ -46,10 +47,11 @@ const defaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=
 // from them, and the output streams (swappable so that commands write where
 // they are told, not straight to os.Stdout).
 type app struct {
-	databaseURL string
-	logFormat   string
-	logLevel    string
-	maxConns    int32
+	databaseURL       string
+	directDatabaseURL string
+	logFormat         string
+	logLevel          string
+	maxConns          int32
 
 	stdin  io.Reader
 	stdout io.Writer
@@ -136,11 +138,17 @@ all state lives in PostgreSQL, so any number of workers can share a database.`,
 	}
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.databaseURL, "database-url", dbDefault, "PostgreSQL URL; $DATABASE_URL when set")
+	pf.StringVar(&a.directDatabaseURL, "direct-database-url", os.Getenv("DIRECT_DATABASE_URL"),
+		"URL that reaches PostgreSQL directly, when --database-url goes through a transaction-mode pooler (PgBouncer): "+
+			"run's LISTEN and liveness lock, migrate, wait and ingest use it; $DIRECT_DATABASE_URL when set (default: --database-url)")
 	pf.StringVar(&a.logFormat, "log-format", "json", "log format on stderr: json or console")
 	pf.StringVar(&a.logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
 	pf.Int32Var(&a.maxConns, "max-conns", 20, "maximum connections in the worker's pool")
 	// Show the URL flag's default without leaking a password from the env.
 	root.PersistentFlags().Lookup("database-url").DefValue = redactURL(dbDefault)
+	if d := pf.Lookup("direct-database-url"); d.DefValue != "" {
+		d.DefValue = redactURL(d.DefValue)
+	}
 
 	root.AddCommand(
 		a.migrateCommand(),
@@ -202,38 +210,90 @@ func migrateHint(err error) error {
 	return err
 }
 
-// openPool connects to the database and checks the connection at once, so a
-// wrong URL fails here with a clear message rather than deep inside River.
+// pooled reports whether --database-url may go through a transaction-mode
+// pooler: the user named a direct URL besides it.
+func (a *app) pooled() bool {
+	return a.directDatabaseURL != "" && a.directDatabaseURL != a.databaseURL
+}
+
+// directURL is the URL that reaches PostgreSQL directly.
+func (a *app) directURL() string {
+	if a.directDatabaseURL != "" {
+		return a.directDatabaseURL
+	}
+	return a.databaseURL
+}
+
+// directConnConfig parses directURL, for a connection of its own.
+func (a *app) directConnConfig() (*pgx.ConnConfig, error) {
+	cfg, err := pgx.ParseConfig(a.directURL())
+	if err != nil {
+		return nil, fmt.Errorf("--direct-database-url: %w", err)
+	}
+	return cfg, nil
+}
+
+// openPool connects to --database-url and checks the connection at once, so
+// a wrong URL fails here with a clear message rather than deep inside River.
+// When that URL may go through a transaction-mode pooler (see pooled), the
+// pool uses no named prepared statements (pgx's cache_describe mode), which
+// the pooler would lose between transactions, unless the URL chooses a mode
+// itself (default_query_exec_mode).
 func (a *app) openPool(ctx context.Context) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(a.databaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("--database-url: %w", err)
 	}
+	if a.pooled() && !strings.Contains(a.databaseURL, "default_query_exec_mode") {
+		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
+	}
+	return a.connectPool(ctx, cfg, a.databaseURL)
+}
+
+// openDirectPool is openPool on the direct URL, for commands that need a
+// session: migrate (its lock), wait and ingest (their LISTEN).
+func (a *app) openDirectPool(ctx context.Context) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(a.directURL())
+	if err != nil {
+		return nil, fmt.Errorf("--direct-database-url: %w", err)
+	}
+	return a.connectPool(ctx, cfg, a.directURL())
+}
+
+func (a *app) connectPool(ctx context.Context, cfg *pgxpool.Config, rawURL string) (*pgxpool.Pool, error) {
 	if a.maxConns < 1 {
 		return nil, fmt.Errorf("--max-conns must be at least 1, got %d", a.maxConns)
 	}
 	cfg.MaxConns = a.maxConns
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("connecting to %s: %w", redactURL(a.databaseURL), err)
+		return nil, fmt.Errorf("connecting to %s: %w", redactURL(rawURL), err)
 	}
 	pingCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	if err := pool.Ping(pingCtx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("connecting to %s: %w", redactURL(a.databaseURL), err)
+		return nil, fmt.Errorf("connecting to %s: %w", redactURL(rawURL), err)
 	}
 	return pool, nil
 }
 
-// openClient opens a pool (see openPool) and a flow client on it, and the
-// function that closes them.
+// openClient opens a pool (see openPool) and a flow client on it, whose
+// waits LISTEN on the direct URL, and the function that closes them.
 func (a *app) openClient(ctx context.Context) (*flow.Client, func(), error) {
+	var config *flow.Config
+	if a.pooled() {
+		directCfg, err := a.directConnConfig()
+		if err != nil {
+			return nil, nil, err
+		}
+		config = &flow.Config{ListenConnConfig: directCfg}
+	}
 	pool, err := a.openPool(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	return flow.NewClient(pool, nil), pool.Close, nil
+	return flow.NewClient(pool, config), pool.Close, nil
 }
 
 // redactURL hides the password of a database URL, for logs, help and error

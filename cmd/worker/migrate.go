@@ -31,7 +31,8 @@ use); a database where an older release installed ingestion adopts it.`,
 				lines = append(lines, ingest.MigrationLine())
 			}
 			ctx := cmd.Context()
-			pool, err := a.openPool(ctx)
+			// Directly: the migrations hold a session-level lock.
+			pool, err := a.openDirectPool(ctx)
 			if err != nil {
 				return err
 			}

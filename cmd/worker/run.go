@@ -50,8 +50,15 @@ func (a *app) runCommand() *cobra.Command {
 		Long: `run works flow nodes with the built-in kinds (noop, sleep, echo, fail) and
 the code-ingestion workflow's (ingest.*, see worker ingest).
 
+Its connections: a pool of --max-conns on --database-url, and one connection
+on --direct-database-url (default: the same URL) for River's LISTEN and the
+liveness lock. --database-url may go through a transaction-mode pooler such as
+PgBouncer when --direct-database-url reaches PostgreSQL directly; a direct URL
+that goes through such a pooler is refused at start (a LISTEN on it would hear
+nothing).
+
 It joins the fleet (flow.workers) before it fetches anything: it holds a
-liveness lock on a connection of its own, and with every other worker it
+liveness lock on its direct connection, and with every other worker it
 sends the running nodes of a worker that died back to be worked, within
 seconds. If it finds that it was itself declared dead (cut off from the
 database for longer than the grace), it exits at once with status 3.
@@ -138,11 +145,20 @@ func (a *app) run(cmd *cobra.Command, o *runOptions) error {
 	ctx := cmd.Context()
 	bg := context.WithoutCancel(ctx)
 
+	directCfg, err := a.directConnConfig()
+	if err != nil {
+		return usageError(cmd, err)
+	}
 	pool, err := a.openPool(ctx)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
+	// The one direct connection: River's LISTEN and the liveness lock. It
+	// closes after River stopped and the fleet was left (defers run last
+	// first).
+	session := flow.NewDirectSession(directCfg)
+	defer session.Close(bg)
 
 	workers := river.NewWorkers()
 	jobs.Register(workers)
@@ -165,13 +181,13 @@ func (a *app) run(cmd *cobra.Command, o *runOptions) error {
 		return err
 	}
 	defer tracing.stop()
-	client, err := river.NewClient(flow.NewDriver(pool, &flow.DriverOptions{Logger: a.slog}), config)
+	client, err := river.NewClient(flow.NewDriver(pool, &flow.DriverOptions{Session: session, Logger: a.slog}), config)
 	if err != nil {
 		return fmt.Errorf("configuring River: %w", err)
 	}
 	// Join the fleet before fetching anything: a node this worker fetches
 	// must name a registered, live worker.
-	fleet, err := flow.JoinFleet(ctx, pool, config, &flow.FleetConfig{Logger: a.slog})
+	fleet, err := flow.JoinFleet(ctx, pool, config, &flow.FleetConfig{Session: session, Logger: a.slog})
 	if err != nil {
 		return migrateHint(err)
 	}
@@ -206,6 +222,7 @@ func (a *app) run(cmd *cobra.Command, o *runOptions) error {
 	}
 	a.log.Info().
 		Str("database", redactURL(a.databaseURL)).
+		Str("direct_database", redactURL(a.directURL())).
 		Int32("max_conns", a.maxConns).
 		Dict("queues", queueDict).
 		Stringer("fetch_cooldown", o.fetchCooldown).

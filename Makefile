@@ -11,7 +11,7 @@ BIN := bin/worker
 WITH_DB = env=$$(scripts/ensure-postgres.sh) && eval "$$env" &&
 
 .DEFAULT_GOAL := help
-.PHONY: help build test migrate run demo bench soak fmt vet lint clean stop-postgres
+.PHONY: help build test migrate run demo bench soak fleet fmt vet lint clean stop-postgres
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -47,6 +47,10 @@ soak: ## 3 minutes of kill -9 and PostgreSQL restarts under load, then the check
 	@$(WITH_DB) (HTDAG_LONG=1 $(GO) test -count=1 -run 'TestRunNodeLongerThanAMinute' ./cmd/worker & long=$$!; \
 		$(GO) run ./internal/soak/cmd; soak=$$?; wait $$long; long=$$?; \
 		[ $$soak -eq 0 ] && [ $$long -eq 0 ])
+
+fleet: ## 50 workers through PgBouncer on a private PostgreSQL (max_connections 100): the figures of docs/SCALING.md
+	@scripts/ensure-pgbouncer.sh
+	@$(GO) run ./internal/fleettest/cmd $(FLEET_FLAGS)
 
 bench: ## run the benchmark (worker bench)
 	@$(WITH_DB) $(GO) run ./cmd/worker bench

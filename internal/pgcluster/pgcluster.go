@@ -182,6 +182,17 @@ func (c *Cluster) Remove() error {
 	return os.RemoveAll(c.Dir)
 }
 
+// PostmasterPID is the server's main process, from postmaster.pid (for
+// reading the CPU time of the server's processes in /proc).
+func (c *Cluster) PostmasterPID() (int, error) {
+	b, err := os.ReadFile(filepath.Join(c.Dir, "data", "postmaster.pid"))
+	if err != nil {
+		return 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	return strconv.Atoi(strings.TrimSpace(line))
+}
+
 // Log returns the server's log so far.
 func (c *Cluster) Log() string {
 	b, _ := os.ReadFile(c.logf)

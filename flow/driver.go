@@ -75,7 +75,7 @@ var _ riverdriver.Driver[pgx.Tx] = (*Driver)(nil)
 func (d *Driver) GetListener(params *riverdriver.GetListenenerParams) riverdriver.Listener {
 	listener := d.listen.GetListener(params)
 	if d.session != nil {
-		listener = newSessionListener(d.session, params.Schema)
+		listener = newSessionListener(d.session, params.Schema, d.logger)
 	}
 	return &reportingListener{Listener: listener, logger: d.logger, pool: d.pool}
 }

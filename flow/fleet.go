@@ -114,6 +114,7 @@ type Fleet struct {
 
 	session    *DirectSession // where the liveness lock is held
 	ownSession bool           // made by JoinFleet, closed by Leave
+	lockGen    uint64         // the session connection the lock was taken on; owned by the loop after joining
 	cancel     context.CancelFunc
 	done       chan struct{}
 	dead       atomic.Bool
@@ -206,7 +207,8 @@ func joinFleet(ctx context.Context, pool *pgxpool.Pool, clientID string, c Fleet
 	if err := f.session.checkDirect(ctx, pool, c.DirectCheckTimeout); err != nil {
 		return fail(err)
 	}
-	err := f.session.with(ctx, func(conn *pgx.Conn, _ uint64) error {
+	err := f.session.with(ctx, func(conn *pgx.Conn, gen uint64) error {
+		f.lockGen = gen
 		return conn.QueryRow(ctx, "SELECT flow.worker_register($1, $2, $3, $4, $5, $6)",
 			clientID, c.Host, os.Getpid(), c.Version, c.Queues, c.Kinds).Scan(&f.id)
 	})
@@ -274,7 +276,7 @@ func (f *Fleet) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-heartbeat.C:
-			state, err := f.heartbeat(ctx)
+			state, gen, err := f.heartbeat(ctx)
 			switch {
 			case ctx.Err() != nil:
 				return
@@ -284,10 +286,14 @@ func (f *Fleet) run(ctx context.Context) {
 					lost = true
 				}
 			case state == "alive":
-				if lost {
+				// Lost, or replaced behind our back (River's listener
+				// reconnected the shared session first): the lock is on
+				// the new connection now.
+				if lost || gen != f.lockGen {
 					f.log.Log(ctx, f.connLevel(slog.LevelInfo), "htdag: liveness connection back", "worker_id", f.id)
 					lost = false
 				}
+				f.lockGen = gen
 			case state == "locked elsewhere":
 				// The old session has not ended yet; it still counts as us.
 			default: // dead, stopped
@@ -313,15 +319,15 @@ func (f *Fleet) run(ctx context.Context) {
 }
 
 // heartbeat runs flow.worker_heartbeat on the session, which connects again
-// first if its connection was lost.
-func (f *Fleet) heartbeat(ctx context.Context) (string, error) {
+// first if its connection was lost; gen is the session connection it ran on.
+func (f *Fleet) heartbeat(ctx context.Context) (state string, gen uint64, err error) {
 	ctx, cancel := context.WithTimeout(ctx, max(2*f.cfg.HeartbeatInterval, 2*time.Second))
 	defer cancel()
-	var state string
-	err := f.session.with(ctx, func(conn *pgx.Conn, _ uint64) error {
+	err = f.session.with(ctx, func(conn *pgx.Conn, g uint64) error {
+		gen = g
 		return conn.QueryRow(ctx, "SELECT flow.worker_heartbeat($1)", f.id).Scan(&state)
 	})
-	return state, err
+	return state, gen, err
 }
 
 func (f *Fleet) declaredDead(ctx context.Context, state string) {

@@ -75,8 +75,9 @@ func NewDirectSession(config *pgx.ConnConfig) *DirectSession {
 // errSessionClosed is returned by a closed session's operations.
 var errSessionClosed = errors.New("htdag: the direct session is closed")
 
-// errSessionReconnected tells River's listener that its LISTENs went with a
-// lost connection: River then connects its listener again and listens anew.
+// errSessionReconnected tells River's listener that the connection its
+// LISTENs were on is gone (closed, or replaced by another): it listens again
+// on the current one.
 var errSessionReconnected = errors.New("htdag: the direct session lost its connection and opened another; LISTEN again")
 
 // Close closes the session's connection (freeing whatever it held) and makes
@@ -130,6 +131,26 @@ func (s *DirectSession) with(ctx context.Context, fn func(conn *pgx.Conn, gen ui
 		return err
 	}
 	err = fn(conn, gen)
+	if err != nil && !conn.IsClosed() && (isConnectionError(err) || ctx.Err() != nil) {
+		_ = conn.Close(context.WithoutCancel(ctx))
+	}
+	return err
+}
+
+// withCurrent runs fn on the connection if it is open and is still number
+// gen, without opening one; it returns errSessionReconnected otherwise.
+func (s *DirectSession) withCurrent(ctx context.Context, gen uint64, fn func(conn *pgx.Conn) error) error {
+	if err := s.acquire(ctx); err != nil {
+		return err
+	}
+	defer s.release()
+	s.mu.Lock()
+	conn, current := s.conn, s.gen
+	s.mu.Unlock()
+	if conn == nil || conn.IsClosed() || current != gen {
+		return errSessionReconnected
+	}
+	err := fn(conn)
 	if err != nil && !conn.IsClosed() && (isConnectionError(err) || ctx.Err() != nil) {
 		_ = conn.Close(context.WithoutCancel(ctx))
 	}

@@ -3,6 +3,9 @@ package flow
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 
@@ -12,16 +15,22 @@ import (
 
 // sessionListener is River's listener on a [DirectSession]: River's LISTENs
 // are issued on the session's connection, and River's notification waits
-// yield it to the session's other users. It remembers which of the
-// session's connections its LISTENs are on; once the session has opened
-// another, every call fails with errSessionReconnected, and River connects
-// the listener again and listens anew, as after losing a connection of its
-// own.
+// yield it to the session's other users. It remembers its topics and which
+// of the session's connections they are on. Whoever notices a lost
+// connection first (River's wait, or the heartbeat, which opens another),
+// the listener issues its LISTENs again on the current connection before
+// anything else, so River is never left waiting on a connection that does
+// not listen. An error that River sees (the connection lost under its wait,
+// the server down) makes River connect and listen again as it would with a
+// listener of its own.
 type sessionListener struct {
-	s *DirectSession
+	s      *DirectSession
+	logger *slog.Logger
 
 	mu               sync.Mutex
-	gen              uint64 // the session connection listened on; 0 while not connected
+	connected        bool
+	gen              uint64          // the session connection the topics are listened on
+	topics           map[string]bool // River's topics, as listened on
 	schema           string
 	prefix           string // schema and a dot
 	afterConnectExec string
@@ -29,17 +38,17 @@ type sessionListener struct {
 
 var _ riverdriver.Listener = (*sessionListener)(nil)
 
-func newSessionListener(s *DirectSession, schema string) *sessionListener {
-	return &sessionListener{s: s, schema: schema}
+func newSessionListener(s *DirectSession, schema string, logger *slog.Logger) *sessionListener {
+	return &sessionListener{s: s, schema: schema, logger: logger, topics: map[string]bool{}}
 }
 
 func (l *sessionListener) Connect(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.gen != 0 {
+	if l.connected {
 		return errors.New("connection already established")
 	}
-	return l.s.with(ctx, func(conn *pgx.Conn, gen uint64) error {
+	err := l.s.with(ctx, func(conn *pgx.Conn, gen uint64) error {
 		if l.afterConnectExec != "" {
 			if _, err := conn.Exec(ctx, l.afterConnectExec); err != nil {
 				return err
@@ -57,69 +66,103 @@ func (l *sessionListener) Connect(ctx context.Context) error {
 		l.gen = gen
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	l.connected = true
+	clear(l.topics)
+	return nil
 }
 
-// onConnection runs fn on the session's connection if it is still the one
-// Connect found, else fails with errSessionReconnected.
+// onConnection runs fn on the session's connection, first listening there
+// to every topic if the connection is not the one they were listened on
+// (the session replaced a lost one); l.mu is held.
 func (l *sessionListener) onConnection(ctx context.Context, fn func(conn *pgx.Conn) error) error {
-	l.mu.Lock()
-	gen := l.gen
-	l.mu.Unlock()
-	return l.s.with(ctx, func(conn *pgx.Conn, g uint64) error {
-		if g != gen {
-			return errSessionReconnected
+	if !l.connected {
+		return errors.New("htdag: River's listener is not connected")
+	}
+	return l.s.with(ctx, func(conn *pgx.Conn, gen uint64) error {
+		if gen != l.gen {
+			for _, topic := range slices.Sorted(maps.Keys(l.topics)) {
+				if _, err := conn.Exec(ctx, "LISTEN "+l.channel(topic)); err != nil {
+					return err
+				}
+			}
+			l.gen = gen
+			if len(l.topics) > 0 {
+				l.logger.InfoContext(ctx, "htdag: River's listener is connected again; wake-ups by NOTIFY resume")
+			}
 		}
 		return fn(conn)
 	})
 }
 
+func (l *sessionListener) channel(topic string) string {
+	return pgx.Identifier{l.prefix + topic}.Sanitize()
+}
+
 func (l *sessionListener) Listen(ctx context.Context, topic string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	return l.onConnection(ctx, func(conn *pgx.Conn) error {
-		_, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{l.prefix + topic}.Sanitize())
-		return err
+		if _, err := conn.Exec(ctx, "LISTEN "+l.channel(topic)); err != nil {
+			return err
+		}
+		l.topics[topic] = true
+		return nil
 	})
 }
 
 func (l *sessionListener) Unlisten(ctx context.Context, topic string) error {
-	err := l.onConnection(ctx, func(conn *pgx.Conn) error {
-		_, err := conn.Exec(ctx, "UNLISTEN "+pgx.Identifier{l.prefix + topic}.Sanitize())
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.topics, topic)
+	return l.onConnection(ctx, func(conn *pgx.Conn) error {
+		_, err := conn.Exec(ctx, "UNLISTEN "+l.channel(topic))
 		return err
 	})
-	if errors.Is(err, errSessionReconnected) {
-		return nil // the LISTEN went with the old connection
-	}
-	return err
 }
 
 func (l *sessionListener) Ping(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	return l.onConnection(ctx, func(conn *pgx.Conn) error { return conn.Ping(ctx) })
 }
 
 func (l *sessionListener) WaitForNotification(ctx context.Context) (*riverdriver.Notification, error) {
-	l.mu.Lock()
-	gen, prefix := l.gen, l.prefix
-	l.mu.Unlock()
-	n, err := l.s.waitForNotification(ctx, gen)
-	if err != nil {
-		return nil, err
+	for {
+		l.mu.Lock()
+		gen, prefix := l.gen, l.prefix
+		l.mu.Unlock()
+		n, err := l.s.waitForNotification(ctx, gen)
+		if errors.Is(err, errSessionReconnected) {
+			// Another user opened a new connection: listen there, and wait.
+			l.mu.Lock()
+			err = l.onConnection(ctx, func(*pgx.Conn) error { return nil })
+			l.mu.Unlock()
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &riverdriver.Notification{Topic: strings.TrimPrefix(n.Channel, prefix), Payload: n.Payload}, nil
 	}
-	return &riverdriver.Notification{Topic: strings.TrimPrefix(n.Channel, prefix), Payload: n.Payload}, nil
 }
 
 // Close ends River's LISTENs; the session's connection stays open for its
 // other users (a broken one is closed, and the next use opens another).
 func (l *sessionListener) Close(ctx context.Context) error {
 	l.mu.Lock()
-	gen := l.gen
-	l.gen = 0
-	l.mu.Unlock()
-	if gen == 0 {
+	defer l.mu.Unlock()
+	if !l.connected {
 		return nil
 	}
-	err := l.s.with(ctx, func(conn *pgx.Conn, g uint64) error {
-		if g != gen {
-			return nil
-		}
+	l.connected = false
+	clear(l.topics)
+	err := l.s.withCurrent(ctx, l.gen, func(conn *pgx.Conn) error {
 		if _, err := conn.Exec(ctx, "UNLISTEN *"); err != nil {
 			// Left listening, the connection would keep River's channels:
 			// close it.
@@ -128,8 +171,8 @@ func (l *sessionListener) Close(ctx context.Context) error {
 		}
 		return nil
 	})
-	if errors.Is(err, errSessionClosed) {
-		return nil
+	if errors.Is(err, errSessionClosed) || errors.Is(err, errSessionReconnected) {
+		return nil // closed, or lost: its LISTENs went with it
 	}
 	return err
 }

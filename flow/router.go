@@ -29,7 +29,9 @@ type Router struct {
 // RunRef names a run of a Router: the index of its database (its Client in
 // [NewRouter]'s list) and its id there.
 type RunRef struct {
-	Shard int   `json:"shard"`
+	// Shard is the index of the run's database in NewRouter's clients.
+	Shard int `json:"shard"`
+	// RunID is the run's id in that database.
 	RunID int64 `json:"run_id"`
 }
 

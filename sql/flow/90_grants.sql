@@ -3,7 +3,10 @@
 --   flow_starter: flow.start, flow.cancel and flow.retry, which run as their
 --                 owner (SECURITY DEFINER, fixed search_path and flow.*
 --                 settings) and check who calls, so a starter needs no right
---                 on river_job or the tables;
+--                 on river_job or the tables; the same for its roles'
+--                 schedules (flow.schedule_create, _pause, _resume, _delete),
+--                 which it may read in flow.schedules and flow.schedule_ticks
+--                 (with the views' helpers);
 --   flow_reader:  the views flow.runs, flow.nodes, flow.blocked and
 --                 flow.workers, flow.run and flow.node (row level security:
 --                 its roles' runs), flow.tree and flow.node_stats; the views'
@@ -18,6 +21,11 @@ REVOKE ALL ON ALL TABLES IN SCHEMA flow FROM PUBLIC;
 
 GRANT USAGE ON SCHEMA flow TO flow_starter, flow_reader, flow_admin;
 GRANT EXECUTE ON FUNCTION flow.start(jsonb, integer, name), flow.cancel(bigint), flow.retry(bigint) TO flow_starter;
+GRANT EXECUTE ON FUNCTION flow.schedule_create(text, jsonb, text, interval, text, text, text, boolean, timestamptz, name, boolean),
+                          flow.schedule_pause(text, name), flow.schedule_resume(text, timestamptz, name),
+                          flow.schedule_delete(text, name) TO flow_starter;
+GRANT SELECT ON flow.schedules, flow.schedule_ticks TO flow_starter, flow_reader;
+GRANT EXECUTE ON FUNCTION flow.caller(), flow.is_admin(name), flow.member_of(name) TO flow_starter;
 GRANT SELECT ON flow.runs, flow.nodes, flow.blocked, flow.workers, flow.run, flow.node TO flow_reader;
 GRANT EXECUTE ON FUNCTION flow.tree(bigint), flow.node_stats(interval), flow.run_input(bigint), flow.worker_alive(bigint),
                           flow.caller(), flow.is_admin(name), flow.member_of(name), flow.can_see(name) TO flow_reader;

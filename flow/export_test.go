@@ -1,6 +1,11 @@
 package flow
 
-import "context"
+import (
+	"context"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
 
 // Waiters is how many calls of Wait and WaitMany are registered with c's
 // listener, for tests that need every waiter in place before they act.
@@ -16,7 +21,18 @@ func Waiters(c *Client) int {
 func Kill(f *Fleet) {
 	f.cancel()
 	<-f.done
+	<-f.schedulesDone
 	f.session.closeConn(context.Background())
+}
+
+// FireSchedules looks for due schedule ticks once and fires them, as the
+// fleet member workerID's schedule loop does, for tests that fire from many
+// goroutines at the same instant.
+func FireSchedules(ctx context.Context, pool *pgxpool.Pool, workerID int64) error {
+	s := &scheduler{pool: pool, workerID: workerID, interval: DefaultScheduleInterval, log: slog.Default(),
+		level: func(l slog.Level) slog.Level { return l }, parsed: map[[2]string]ticks{}}
+	_, err := s.fireDue(ctx)
+	return err
 }
 
 // RegisteredKinds is registeredKinds, for the test that pins it to River.

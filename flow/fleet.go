@@ -82,12 +82,13 @@ type FleetConfig struct {
 	// DirectCheckTimeout bounds JoinFleet's check that the session reaches
 	// PostgreSQL directly. Default: [DefaultDirectCheckTimeout].
 	DirectCheckTimeout time.Duration
-	// HeartbeatInterval, LostGrace, RescueInterval and SweepInterval: see
-	// the Default constants of the same names.
+	// HeartbeatInterval, LostGrace, RescueInterval, SweepInterval and
+	// ScheduleInterval: see the Default constants of the same names.
 	HeartbeatInterval time.Duration
 	LostGrace         time.Duration
 	RescueInterval    time.Duration
 	SweepInterval     time.Duration
+	ScheduleInterval  time.Duration
 	// OnDeclaredDead runs when this process finds it was declared dead.
 	// Default: log and os.Exit(ExitCodeDeclaredDead).
 	OnDeclaredDead func()
@@ -102,7 +103,8 @@ type FleetConfig struct {
 
 // Fleet is a worker process's membership in the fleet: its row of
 // flow.worker, the liveness lock on a connection of its own, its heartbeat,
-// and the rescue of other workers' lost nodes that every member runs. Join
+// and what every member does for the fleet: the rescue of other workers'
+// lost nodes, and the firing of due schedule ticks (see [Schedule]). Join
 // with [JoinFleet] before the River client starts; [Fleet.Leave] after it
 // stopped.
 type Fleet struct {
@@ -121,6 +123,8 @@ type Fleet struct {
 	leaving    atomic.Bool
 	leaveOnce  sync.Once
 	leaveErr   error
+
+	schedulesDone chan struct{} // closed when runSchedules ended
 }
 
 // ID is the worker's id in flow.worker.
@@ -184,10 +188,11 @@ func joinFleet(ctx context.Context, pool *pgxpool.Pool, clientID string, c Fleet
 	c.RescueInterval = cmpOr(c.RescueInterval, DefaultRescueInterval)
 	c.SweepInterval = cmpOr(c.SweepInterval, DefaultSweepInterval)
 	c.DirectCheckTimeout = cmpOr(c.DirectCheckTimeout, DefaultDirectCheckTimeout)
+	c.ScheduleInterval = cmpOr(c.ScheduleInterval, DefaultScheduleInterval)
 	if c.LivenessConnConfig == nil {
 		c.LivenessConnConfig = pool.Config().ConnConfig
 	}
-	f := &Fleet{pool: pool, clientID: clientID, cfg: c, log: c.Logger, done: make(chan struct{}), session: c.Session}
+	f := &Fleet{pool: pool, clientID: clientID, cfg: c, log: c.Logger, done: make(chan struct{}), session: c.Session, schedulesDone: make(chan struct{})}
 	if f.log == nil {
 		f.log = slog.Default()
 	}
@@ -222,17 +227,19 @@ func joinFleet(ctx context.Context, pool *pgxpool.Pool, clientID string, c Fleet
 	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	f.cancel = cancel
 	go f.run(loopCtx)
+	go f.runSchedules(loopCtx)
 	return f, nil
 }
 
 // Leave records that the worker stopped (call it after the River client
 // stopped and handed its work back), frees the liveness lock and stops the
-// heartbeat and rescue. Calling it again does nothing.
+// heartbeat, rescue and schedule firing. Calling it again does nothing.
 func (f *Fleet) Leave(ctx context.Context) error {
 	f.leaveOnce.Do(func() {
 		f.leaving.Store(true)
 		f.cancel()
 		<-f.done
+		<-f.schedulesDone
 		if f.ownSession {
 			defer f.session.Close(context.WithoutCancel(ctx))
 		}

@@ -227,7 +227,8 @@ COMMENT ON FUNCTION flow.schedule_delete(text, name) IS 'Removes a schedule and 
 -- LOCKED: a member firing it already has it) and next_at compared with seen:
 -- if another member fired the tick meanwhile, or the schedule was changed or
 -- paused, this does nothing and returns no outcome. Otherwise next_at
--- becomes next (the first tick after now) and:
+-- becomes next (the tick after tick: after the caller's now, and if that has
+-- passed too by the time this runs, it is due at once and fired next) and:
 --   - tick NULL: only that (the fleet computed the first tick of a schedule
 --     created or resumed without one);
 --   - error set: the fleet cannot compute the schedule's ticks (an
@@ -264,8 +265,8 @@ BEGIN
         error := p_error;
         RETURN;
     END IF;
-    IF p_next IS NULL OR p_next <= now() OR p_tick > now() OR p_tick < p_seen THEN
-        RAISE EXCEPTION 'htdag: flow.schedule_fire(%, %, %, %): the tick must be due and the next one after now', p_id, p_seen, p_tick, p_next
+    IF p_next IS NULL OR p_tick > now() OR p_tick < p_seen OR p_next <= p_tick THEN
+        RAISE EXCEPTION 'htdag: flow.schedule_fire(%, %, %, %): the tick must be due, and the next one after it', p_id, p_seen, p_tick, p_next
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     UPDATE flow.schedule s SET next_at = p_next WHERE s.id = p_id;

@@ -8,6 +8,7 @@
 //	worker wait RUN_ID [--timeout D]
 //	worker status RUN_ID [--depth N|all|auto] [--max-nodes N] [--json]
 //	worker ingest DIR [--codebase ID] [--wait]
+//	worker schedule add|list|pause|resume|rm
 //	worker health [URL]
 //	worker --version
 //
@@ -28,6 +29,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	// Schedules' time zones load even where the host (or the distroless
+	// image) has no zoneinfo.
+	_ "time/tzdata"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -164,6 +168,7 @@ all state lives in PostgreSQL, so any number of workers can share a database.`,
 		a.benchCommand(),
 		a.ingestCommand(),
 		a.healthCommand(),
+		a.scheduleCommand(),
 	)
 	return root
 }

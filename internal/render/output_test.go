@@ -81,6 +81,13 @@ func TestTextOutputEscapesDatabaseText(t *testing.T) {
 	require.NoError(t, ProblemsText(&b, []flow.Problem{{RunID: 5, NodeID: "id" + evil, Problem: "node " + evil, Category: flow.ProblemStuck}}))
 	requireNoRawControls(t, b.String())
 	require.Contains(t, b.String(), "id"+escaped+"  stuck     node "+escaped)
+
+	b.Reset()
+	require.NoError(t, SchedulesText(&b, []*flow.ScheduleInfo{{Name: "s", Owner: "o" + evil, Cron: "0 3 * * *" + evil,
+		TimeZone: "UTC", LastError: "error\n" + evil}}, created))
+	requireNoRawControls(t, b.String())
+	require.Contains(t, b.String(), "o"+escaped)
+	require.Contains(t, b.String(), "s (o"+escaped+"): error "+escaped+"\n")
 }
 
 // JSON output escapes what encoding/json lets through raw (C1 controls,

@@ -27,4 +27,7 @@
 //     with a [DirectSession] shared by River's LISTEN ([NewDriver]) and that
 //     lock, a process holds one direct connection, and its pool may go
 //     through a transaction-mode pooler such as PgBouncer.
+//   - [Client.CreateSchedule] starts a spec on a cron expression or an
+//     interval ([Schedule]); every [Fleet] member fires due ticks, each
+//     exactly once.
 package flow

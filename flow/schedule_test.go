@@ -84,14 +84,18 @@ func TestScheduleFiresEachTickOnceAcrossTheFleet(t *testing.T) {
 
 	ticks := b.scheduleTicks(t, s.ID)
 	seen := map[int64]bool{}
-	for i, tk := range ticks {
+	for _, tk := range ticks {
 		require.Equal(t, "started", tk.Outcome, "tick %s", tk.TickAt)
 		require.False(t, seen[*tk.RunID], "run %d started by two ticks", *tk.RunID)
 		seen[*tk.RunID] = true
-		require.Equal(t, first.Add(time.Duration(i)*time.Second), tk.TickAt, "ticks a second apart from the first, none skipped")
+		require.Zero(t, tk.TickAt.Sub(first)%time.Second, "tick %s: whole seconds after the first", tk.TickAt)
 	}
 	require.Equal(t, len(ticks), b.scheduleRuns(t, "every-second"), "every run of the schedule is a tick's")
-	require.GreaterOrEqual(t, len(ticks), 7)
+	// A member more than a second late (a loaded machine) fires the latest
+	// due tick only: at most one such gap is tolerated.
+	span := int(ticks[len(ticks)-1].TickAt.Sub(first)/time.Second) + 1
+	require.GreaterOrEqual(t, len(ticks), span-1, "ticks from the first to the last: %d of %d", len(ticks), span)
+	require.GreaterOrEqual(t, span, 7)
 }
 
 // Ten members fire the same due tick at the same instant, twenty times over:
@@ -297,15 +301,29 @@ func TestScheduleRefusesBadTiming(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, list, "nothing written")
 
-	// From SQL: the shape passes, the parser does not.
+	// From SQL: the fleet computes a cron schedule's first tick; an
+	// expression whose shape passes and the parser refuses pauses it.
+	_, err = b.pool.Exec(b.ctx, `SELECT flow.schedule_create('sql-ok', $1, cron => '*/5 * * * *', time_zone => 'Asia/Kolkata')`, noopSpec)
+	require.NoError(t, err)
 	_, err = b.pool.Exec(b.ctx, `SELECT flow.schedule_create('sql', $1, cron => '0 25 * * *')`, noopSpec)
 	require.NoError(t, err)
+	_, err = b.pool.Exec(b.ctx, `SELECT flow.schedule_create('sql', $1, cron => '0 3 * *')`, noopSpec)
+	requireSQLState(t, err, "22023", `invalid schedule: cron "0 3 * *": want 5 fields`)
 	flowtest.JoinFleet(t, b.pool, nil)
 	require.Eventually(t, func() bool {
+		ok, err := b.flow.GetSchedule(b.ctx, "sql-ok")
+		require.NoError(t, err)
 		s, err := b.flow.GetSchedule(b.ctx, "sql")
 		require.NoError(t, err)
-		return s.Paused
+		return s.Paused && ok.NextAt != nil
 	}, 10*time.Second, 20*time.Millisecond)
+	ok, err := b.flow.GetSchedule(b.ctx, "sql-ok")
+	require.NoError(t, err)
+	require.False(t, ok.Paused)
+	require.True(t, ok.NextAt.After(ok.CreatedAt))
+	require.LessOrEqual(t, ok.NextAt.Sub(ok.CreatedAt), 5*time.Minute)
+	require.Zero(t, ok.NextAt.Second())
+	require.Zero(t, ok.NextAt.Minute()%5, "a multiple of 5 minutes in Kolkata (UTC+5:30) is one in UTC too")
 	s, err := b.flow.GetSchedule(b.ctx, "sql")
 	require.NoError(t, err)
 	require.Equal(t, `invalid schedule: cron "0 25 * * *": end of range (25) above maximum (23): 25`, s.LastError)

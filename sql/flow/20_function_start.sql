@@ -39,8 +39,11 @@ SET flow.deleting_runs = 'off'
 AS $$
 #variable_conflict use_column
 DECLARE
-    v_caller    name := flow.caller();
+    -- flow.caller(), inline: helpers with SET clauses cost tens of
+    -- microseconds a call, a fifth of a small start.
+    v_caller    name := CASE WHEN current_setting('role') = 'none' THEN session_user ELSE current_setting('role')::name END;
     v_owner     name := coalesce(start.owner, v_caller);
+    v_admin     boolean;
     v_lim       flow.limits;
     v_max_nodes integer;
     v_check     record;
@@ -63,7 +66,19 @@ BEGIN
         END IF;
     END IF;
 
-    v_lim := flow.limits_of(v_owner);
+    -- flow.is_admin(v_owner) and flow.limits_of(v_owner), in one query.
+    SELECT coalesce(r.rolsuper OR r.oid = ns.nspowner OR pg_has_role(r.oid, 'flow_admin', 'MEMBER'), false),
+           v_owner,
+           coalesce(o.max_nodes, d.max_nodes), coalesce(o.max_depth, d.max_depth),
+           coalesce(o.max_tree_nodes, d.max_tree_nodes), coalesce(o.max_spec_bytes, d.max_spec_bytes),
+           coalesce(o.max_input_bytes, d.max_input_bytes), coalesce(o.max_delay, d.max_delay)
+      INTO v_admin, v_lim.role, v_lim.max_nodes, v_lim.max_depth, v_lim.max_tree_nodes, v_lim.max_spec_bytes,
+           v_lim.max_input_bytes, v_lim.max_delay
+      FROM flow.limits d
+      JOIN pg_namespace ns ON ns.nspname = 'flow'
+      LEFT JOIN flow.limits o ON o.role = v_owner
+      LEFT JOIN pg_roles r ON r.rolname = v_owner
+     WHERE d.role = '*';
     IF pg_column_size(spec) > v_lim.max_spec_bytes THEN
         RAISE EXCEPTION 'invalid workflow spec: it is % bytes, more than the limit of % (flow.limits max_spec_bytes)',
                         pg_column_size(spec), v_lim.max_spec_bytes
@@ -101,7 +116,9 @@ BEGIN
                         v_check.latest_at, v_lim.max_delay
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    v_kind := flow.kind_allowed(v_owner, v_check.kinds);
+    IF NOT v_admin THEN
+        v_kind := flow.kind_allowed(v_owner, v_check.kinds);
+    END IF;
     IF v_kind IS NOT NULL THEN
         RAISE EXCEPTION 'htdag: role % may not start jobs of kind %', to_json(v_owner::text), to_json(v_kind)
             USING ERRCODE = 'insufficient_privilege',

@@ -246,11 +246,26 @@ func (f *Fleet) Leave(ctx context.Context) error {
 		if f.dead.Load() {
 			return
 		}
-		// On the session: flow.worker_stop frees the lock it holds.
-		err := f.session.with(ctx, func(conn *pgx.Conn, _ uint64) error {
-			_, err := conn.Exec(ctx, "SELECT flow.worker_stop($1)", f.id)
-			return err
-		})
+		// On the session: flow.worker_stop frees the lock it holds. A
+		// session lost (PostgreSQL restarted) freed the lock already; the
+		// worker is still marked stopped, from the session's next
+		// connection, while PostgreSQL comes back (up to 10 s).
+		var err error
+		pause := 50 * time.Millisecond
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			err = f.session.with(ctx, func(conn *pgx.Conn, _ uint64) error {
+				_, err := conn.Exec(ctx, "SELECT flow.worker_stop($1)", f.id)
+				return err
+			})
+			if err == nil || !isConnectionError(err) || time.Now().After(deadline) || ctx.Err() != nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(pause):
+			}
+			pause = min(2*pause, time.Second)
+		}
 		if err != nil {
 			f.leaveErr = fmt.Errorf("htdag: leaving the fleet: %w", err)
 			return

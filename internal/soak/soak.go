@@ -390,7 +390,9 @@ func (s *soak) stopFleet() {
 	s.mu.Unlock()
 }
 
-// kill sends SIGKILL to a random worker about every KillEvery.
+// kill sends SIGKILL to a random worker about every KillEvery: one that is
+// running nodes when the database says which (a kill of an idle worker
+// tests nothing), else any.
 func (s *soak) kill(ctx context.Context) {
 	for {
 		wait := time.Duration(float64(s.o.KillEvery) * (0.5 + rand.Float64()))
@@ -399,10 +401,17 @@ func (s *soak) kill(ctx context.Context) {
 			return
 		case <-time.After(wait):
 		}
+		busy := s.busyPids(ctx)
 		s.mu.Lock()
-		var slots []int
-		for slot := range s.procs {
+		var slots, busySlots []int
+		for slot, cmd := range s.procs {
 			slots = append(slots, slot)
+			if busy[cmd.Process.Pid] {
+				busySlots = append(busySlots, slot)
+			}
+		}
+		if len(busySlots) > 0 {
+			slots = busySlots
 		}
 		if len(slots) == 0 {
 			s.mu.Unlock()
@@ -416,6 +425,29 @@ func (s *soak) kill(ctx context.Context) {
 		}
 		s.mu.Unlock()
 	}
+}
+
+// busyPids returns the pids of the live workers running nodes now; none
+// while PostgreSQL restarts.
+func (s *soak) busyPids(ctx context.Context) map[int]bool {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	rows, err := s.pool.Query(ctx, `
+SELECT DISTINCT w.pid FROM flow.worker w
+  JOIN public.river_job j ON j.state = 'running' AND j.attempted_by[cardinality(j.attempted_by)] = w.client_id
+ WHERE w.dead_at IS NULL AND w.stopped_at IS NULL`)
+	if err != nil {
+		return nil
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		return nil
+	}
+	busy := map[int]bool{}
+	for _, pid := range pids {
+		busy[int(pid)] = true
+	}
+	return busy
 }
 
 // restartPostgres restarts the cluster with each mode of o.Restarts, spread

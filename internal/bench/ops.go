@@ -113,13 +113,38 @@ func (sr *shapeRun) stopOps() error {
 	if sr.ops.ops != nil {
 		sr.ops.ops.current.Store(nil)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if sr.ops.tp != nil {
+		// A run's span is sent when its flow_run_finished notification
+		// arrives, which may be after the shape saw the run finish.
+		sr.waitRunSpans(ctx)
+	}
 	sr.ops.cancel()
 	if sr.ops.tp == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	err := sr.ops.tp.Shutdown(ctx)
 	sr.note("tracing: %d spans", sr.ops.spans.n.Load())
 	return err
+}
+
+// waitRunSpans waits until every finished run has had its span sent
+// (flow.traced_run), or ctx ends.
+func (sr *shapeRun) waitRunSpans(ctx context.Context) {
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var missing bool
+		err := sr.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM flow.run r WHERE r.finished_at IS NOT NULL
+			AND NOT EXISTS (SELECT 1 FROM flow.traced_run t WHERE t.run_id = r.id))`).Scan(&missing)
+		if err != nil || !missing {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }

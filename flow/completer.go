@@ -31,8 +31,9 @@ const completerTimeout = 30 * time.Second
 // goroutine: an expansion inserts a run, and a grouped flush would run them
 // one after another while every other completion waited.
 type completer struct {
-	pool     *pgxpool.Pool
-	observer atomic.Pointer[Observer]
+	pool      *pgxpool.Pool
+	completed *completedJobs // told to River's completer through Driver
+	observer  atomic.Pointer[Observer]
 
 	mu          sync.Mutex
 	queue       []*completion
@@ -48,7 +49,7 @@ type completion struct {
 }
 
 func newCompleter(pool *pgxpool.Pool) *completer {
-	return &completer{pool: pool}
+	return &completer{pool: pool, completed: completedJobsOf(pool)}
 }
 
 func (c *completer) stats() CompleterStats {
@@ -155,6 +156,7 @@ func (c *completer) flush(batch []*completion) {
 		pause = min(2*pause, 2*time.Second)
 	}
 	var done int64
+	now := time.Now()
 	for i, r := range batch {
 		switch {
 		case errs[i] != nil:
@@ -164,6 +166,9 @@ func (c *completer) flush(batch []*completion) {
 			errs[i] = fmt.Errorf("htdag: node %q: job %d was not completed", r.node.meta.NodeID, r.node.jobID)
 		default:
 			done++
+			if r.node.expand == nil && r.node.job != nil {
+				c.completed.add(r.node.job, now)
+			}
 		}
 	}
 	c.mu.Lock()

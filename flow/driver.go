@@ -28,6 +28,12 @@ import (
 // "resume" only if river_queue says the queue is paused or not; others are
 // dropped, with a warning.
 //
+// River's completer, through this driver, also skips the jobs that htdag's
+// [Middleware] on the same pool has completed already: River would set them
+// completed a second time, a statement that changes nothing (17% of all
+// statement time on a fan-out, measured). River's completed events for them
+// still arrive, with the job as it was fetched, completed and finalized.
+//
 //	client, err := river.NewClient(flow.NewDriver(pool, nil), config)
 type Driver struct {
 	*riverpgxv5.Driver
@@ -69,6 +75,13 @@ func NewDriver(pool *pgxpool.Pool, opts *DriverOptions) *Driver {
 }
 
 var _ riverdriver.Driver[pgx.Tx] = (*Driver)(nil)
+
+// GetExecutor implements riverdriver.Driver: River's executor, except that
+// River's completer skips the jobs htdag's middleware on the same pool has
+// completed already (see completedJobs).
+func (d *Driver) GetExecutor() riverdriver.Executor {
+	return &completedJobsExecutor{Executor: d.Driver.GetExecutor(), completed: completedJobsOf(d.pool)}
+}
 
 // GetListener implements riverdriver.Driver: River's listener, on the
 // session or else the listen pool, logging reconnections.

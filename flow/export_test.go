@@ -37,3 +37,7 @@ func FireSchedules(ctx context.Context, pool *pgxpool.Pool, workerID int64) erro
 
 // RegisteredKinds is registeredKinds, for the test that pins it to River.
 var RegisteredKinds = registeredKinds
+
+// CompletionsForRiver is how many jobs htdag's completer completed on pool
+// that River's completer has not yet been told about.
+func CompletionsForRiver(pool *pgxpool.Pool) int { return completedJobsOf(pool).len() }

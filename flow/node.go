@@ -27,6 +27,7 @@ type nodeMeta struct {
 // nodeContext travels in a flow node's work context.
 type nodeContext struct {
 	pool    *pgxpool.Pool
+	job     *rivertype.JobRow
 	jobID   int64
 	attempt int // the attempt being worked: only it may complete the node
 	meta    nodeMeta
@@ -271,7 +272,7 @@ func (m *Middleware) Work(ctx context.Context, job *rivertype.JobRow, doInner fu
 
 // workNode works a flow node and completes it.
 func (m *Middleware) workNode(ctx context.Context, job *rivertype.JobRow, meta nodeMeta, timeout time.Duration, doInner func(context.Context) error) error {
-	nc := &nodeContext{pool: m.pool, jobID: job.ID, attempt: job.Attempt, meta: meta}
+	nc := &nodeContext{pool: m.pool, job: job, jobID: job.ID, attempt: job.Attempt, meta: meta}
 	ctx = context.WithValue(ctx, nodeContextKey{}, nc)
 	err := doInner(ctx)
 	if timeout > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) {

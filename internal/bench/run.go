@@ -13,7 +13,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/htdag/htdag/flow"
 	"github.com/htdag/htdag/jobs"
@@ -180,7 +179,7 @@ func (sr *shapeRun) newClient() error {
 	if err := sr.installOps(cfg); err != nil {
 		return err
 	}
-	client, err := river.NewClient(riverpgxv5.New(sr.pool), cfg)
+	client, err := river.NewClient(flow.NewDriver(sr.pool, nil), cfg)
 	if err != nil {
 		return fmt.Errorf("River client: %w", err)
 	}

@@ -109,14 +109,16 @@ func (c *completer) flushOnce() {
 // completes only the attempt that was worked (a node rescued after its worker
 // was declared dead runs a later attempt, which this one must not complete)
 // and never a node whose cancel was asked for: after a cancel commits, no
-// node of the run completes.
+// node of the run completes. A node that called Skip is completed with its
+// reason in metadata flow_skipped and no output.
 const completeSQL = `
 UPDATE public.river_job j
    SET state = 'completed',
        finalized_at = now(),
-       metadata = CASE WHEN c.output IS NULL THEN j.metadata
+       metadata = CASE WHEN c.skip IS NOT NULL THEN j.metadata || jsonb_build_object('flow_skipped', c.skip)
+                       WHEN c.output IS NULL THEN j.metadata
                        ELSE j.metadata || jsonb_build_object('output', c.output) END
-  FROM unnest($1::bigint[], $2::jsonb[], $3::smallint[]) AS c(id, output, attempt)
+  FROM unnest($1::bigint[], $2::jsonb[], $3::smallint[], $4::text[]) AS c(id, output, attempt, skip)
  WHERE j.id = c.id AND j.state = 'running' AND j.attempt = c.attempt
    AND NOT j.metadata ? 'cancel_attempted_at'
 RETURNING j.id`
@@ -226,7 +228,7 @@ func (c *completer) flushOnceTx(ctx context.Context, batch []*completion, again 
 				errs[i] = runInSavepoint(ctx, tx, r.node)
 			}
 		}
-		ids, outputs, attempts := completionParams(batch, errs)
+		ids, outputs, attempts, skips := completionParams(batch, errs)
 		var expanded []int64
 		for i, r := range batch {
 			if r.node.expand != nil && errs[i] == nil {
@@ -235,7 +237,7 @@ func (c *completer) flushOnceTx(ctx context.Context, batch []*completion, again 
 			}
 		}
 		if len(ids) > 0 {
-			rows, err := tx.Query(ctx, completeSQL, ids, outputs, attempts)
+			rows, err := tx.Query(ctx, completeSQL, ids, outputs, attempts, skips)
 			if err != nil {
 				return err
 			}
@@ -290,16 +292,18 @@ func (c *completer) flushOnceTx(ctx context.Context, batch []*completion, again 
 
 // completionParams returns the ids, outputs and attempts of the batch's
 // completions that have not failed and do not expand.
-func completionParams(batch []*completion, errs []error) ([]int64, []*string, []int16) {
+func completionParams(batch []*completion, errs []error) ([]int64, []*string, []int16, []*string) {
 	ids := make([]int64, 0, len(batch))
 	outputs := make([]*string, 0, len(batch))
 	attempts := make([]int16, 0, len(batch))
+	skips := make([]*string, 0, len(batch))
 	for i, r := range batch {
 		if errs[i] != nil || r.node.expand != nil {
 			continue
 		}
 		ids = append(ids, r.node.jobID)
 		attempts = append(attempts, int16(r.node.attempt))
+		skips = append(skips, r.node.skip)
 		if r.node.output == nil {
 			outputs = append(outputs, nil)
 		} else {
@@ -307,7 +311,7 @@ func completionParams(batch []*completion, errs []error) ([]int64, []*string, []
 			outputs = append(outputs, &s)
 		}
 	}
-	return ids, outputs, attempts
+	return ids, outputs, attempts, skips
 }
 
 // jobStatus is what the completer needs to know of a node's job.

@@ -35,6 +35,8 @@ type nodeContext struct {
 	txFuncs []func(ctx context.Context, tx pgx.Tx) error
 	// expand is the spec of the child run the node expands into, if any.
 	expand []byte
+	// skip is why the node is skipped, if its Work called Skip.
+	skip *string
 }
 
 type nodeContextKey struct{}
@@ -83,6 +85,29 @@ func SetOutput(ctx context.Context, output any) error {
 		return fmt.Errorf("htdag: output is %d bytes, more than 32 MB", len(b))
 	}
 	nc.output = b
+	return nil
+}
+
+// Skip finishes the node as skipped ([NodeStateSkipped]) instead of
+// completed, with reason: its Work returns the error Skip returns (or nil).
+// Its children then decide by their trigger rules (all_success children are
+// skipped too, none_failed and all_done ones run): this is how a node
+// branches on what it computed. A skipped node has no output ([SetOutput]
+// and [Expand] are ignored); its [InTx] functions still run with its
+// completion.
+//
+//	if !changed {
+//		return flow.Skip(ctx, "no files changed")
+//	}
+func Skip(ctx context.Context, reason string) error {
+	nc := nodeFromContext(ctx)
+	if nc == nil {
+		return ErrNotNode
+	}
+	if reason == "" {
+		reason = "skipped by its work"
+	}
+	nc.skip = &reason
 	return nil
 }
 
@@ -140,6 +165,10 @@ type NodeInputs struct {
 	// Parents holds each parent's output by parent node id (JSON null for a
 	// parent that set none); empty, not nil, for a root.
 	Parents map[string]json.RawMessage `json:"parents"`
+	// States holds each parent's final state by parent node id:
+	// completed, skipped, cancelled or discarded (a node whose trigger rule
+	// lets it run with failed parents reads them here).
+	States map[string]NodeState `json:"states"`
 	// Item is the node's element when the node is one of a map's jobs
 	// (nil otherwise).
 	Item json.RawMessage `json:"item,omitempty"`
@@ -282,6 +311,9 @@ func (m *Middleware) workNode(ctx context.Context, job *rivertype.JobRow, meta n
 	}
 	if err != nil {
 		return err
+	}
+	if nc.skip != nil {
+		nc.expand, nc.output = nil, nil
 	}
 	if nc.expand != nil {
 		nc.txFuncs = append(nc.txFuncs, expandInTx(nc))

@@ -19,7 +19,8 @@ type NodeInfo struct {
 	// Kind is the job's kind ("flow.workflow" or "flow.map" for a
 	// sub-workflow or map node; "" once the job is deleted).
 	Kind string
-	// State is the job's state, NodeStateDeleted once its row is gone.
+	// State is the job's state, NodeStateSkipped for a skipped node,
+	// NodeStateDeleted once its row is gone.
 	State NodeState
 	// Attempt is the job's attempt number: 0 until it first runs.
 	Attempt int
@@ -40,13 +41,20 @@ type NodeInfo struct {
 	// ChildRunID is the child run a sub-workflow, map or expanded node runs
 	// as, once it started.
 	ChildRunID *int64
+	// TriggerRule is when the node runs (default [TriggerAllSuccess]).
+	TriggerRule TriggerRule
+	// Condition is the node's "if" ("" if none).
+	Condition string
+	// SkipReason says why the node was skipped ("" unless it was).
+	SkipReason string
 }
 
 // Nodes lists a run's nodes in job id order (the order of the spec).
 func (c *Client) Nodes(ctx context.Context, runID int64) ([]*NodeInfo, error) {
 	rows, err := c.pool.Query(ctx, `
 		SELECT run_id, node_id, job_id, coalesce(kind, ''), state, coalesce(attempt, 0), coalesce(max_attempts, 0),
-		       parents, waiting, coalesce(last_error, ''), output, attempted_at, finalized_at, child_run_id
+		       parents, waiting, coalesce(last_error, ''), output, attempted_at, finalized_at, child_run_id,
+		       trigger_rule, coalesce(condition, ''), coalesce(skip_reason, '')
 		  FROM flow.nodes WHERE run_id = $1 ORDER BY job_id`, runID)
 	if err != nil {
 		return nil, err
@@ -54,7 +62,8 @@ func (c *Client) Nodes(ctx context.Context, runID int64) ([]*NodeInfo, error) {
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (*NodeInfo, error) {
 		var n NodeInfo
 		err := row.Scan(&n.RunID, &n.NodeID, &n.JobID, &n.Kind, &n.State, &n.Attempt, &n.MaxAttempts,
-			&n.Parents, &n.Waiting, &n.LastError, &n.Output, &n.AttemptedAt, &n.FinalizedAt, &n.ChildRunID)
+			&n.Parents, &n.Waiting, &n.LastError, &n.Output, &n.AttemptedAt, &n.FinalizedAt, &n.ChildRunID,
+			&n.TriggerRule, &n.Condition, &n.SkipReason)
 		return &n, err
 	})
 }

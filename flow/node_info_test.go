@@ -10,21 +10,21 @@ import (
 )
 
 // NodeStates holds every state River's job table can hold (the database's
-// own enum, so a state River adds is caught here), plus deleted.
+// own enum, so a state River adds is caught here), plus skipped and deleted.
 func TestNodeStatesCoverRiversJobStates(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 
 	var enum []string
 	require.NoError(t, b.pool.QueryRow(b.ctx, "SELECT enum_range(NULL::river_job_state)::text[]").Scan(&enum))
-	want := []flow.NodeState{flow.NodeStateDeleted}
+	want := []flow.NodeState{flow.NodeStateSkipped, flow.NodeStateDeleted}
 	for _, s := range enum {
 		want = append(want, flow.NodeState(s))
 	}
 	require.ElementsMatch(t, want, flow.NodeStates())
 
 	for _, s := range flow.NodeStates() {
-		require.Equal(t, s == flow.NodeStateCompleted || s == flow.NodeStateCancelled || s == flow.NodeStateDiscarded, s.Finished(), s)
+		require.Equal(t, s == flow.NodeStateCompleted || s == flow.NodeStateSkipped || s == flow.NodeStateCancelled || s == flow.NodeStateDiscarded, s.Finished(), s)
 		require.Equal(t, s == flow.NodeStateCancelled || s == flow.NodeStateDiscarded, s.Failed(), s)
 	}
 }

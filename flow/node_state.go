@@ -2,8 +2,9 @@ package flow
 
 import "github.com/riverqueue/river/rivertype"
 
-// NodeState is a node's state: its River job's state, or [NodeStateDeleted]
-// once the job row is gone. A node has no state of its own; the job's state
+// NodeState is a node's state: its River job's state, [NodeStateSkipped]
+// for a completed job its trigger rule, "if" or [Skip] skipped, or
+// [NodeStateDeleted] once the job row is gone. A node has no state of its own; the job's state
 // is the node's (see the README's "The model").
 //
 // It is a type of htdag's rather than River's rivertype.JobState because a
@@ -13,7 +14,7 @@ import "github.com/riverqueue/river/rivertype"
 // NodeState(job.State) and rivertype.JobState(s).
 type NodeState string
 
-// Node states: River's job states, plus deleted.
+// Node states: River's job states, plus skipped and deleted.
 const (
 	// NodeStatePending: waiting for its parents (or, for a sub-workflow,
 	// map or expanded node, for its child run). River never fetches it.
@@ -33,25 +34,33 @@ const (
 	NodeStateCancelled NodeState = NodeState(rivertype.JobStateCancelled)
 	// NodeStateDiscarded: out of attempts (or its child run failed).
 	NodeStateDiscarded NodeState = NodeState(rivertype.JobStateDiscarded)
+	// NodeStateSkipped: finished without running its work: its "if" was
+	// false, its trigger rule could no longer be met (a parent skipped, or
+	// no parent failed for one_failed), or its Work called [Skip]. Its job
+	// is completed, with the reason in metadata "flow_skipped", and it has
+	// no output. Its children decide by their own rules (all_success
+	// children are skipped too); a run whose nodes completed or were
+	// skipped completes.
+	NodeStateSkipped NodeState = "skipped"
 	// NodeStateDeleted: its job row was deleted (by hand: River's cleaner
 	// leaves flow jobs alone, and runs are deleted whole).
 	NodeStateDeleted NodeState = "deleted"
 )
 
 // NodeStates returns every node state, River's job states first, in the
-// order of rivertype.JobStates, then deleted.
+// order of rivertype.JobStates, then skipped and deleted.
 func NodeStates() []NodeState {
-	out := make([]NodeState, 0, len(rivertype.JobStates())+1)
+	out := make([]NodeState, 0, len(rivertype.JobStates())+2)
 	for _, s := range rivertype.JobStates() {
 		out = append(out, NodeState(s))
 	}
-	return append(out, NodeStateDeleted)
+	return append(out, NodeStateSkipped, NodeStateDeleted)
 }
 
-// Finished reports whether the node can no longer run: completed, cancelled
-// or discarded (the states River calls finalized).
+// Finished reports whether the node can no longer run: completed, skipped,
+// cancelled or discarded (the states River calls finalized).
 func (s NodeState) Finished() bool {
-	return s == NodeStateCompleted || s == NodeStateCancelled || s == NodeStateDiscarded
+	return s == NodeStateCompleted || s == NodeStateSkipped || s == NodeStateCancelled || s == NodeStateDiscarded
 }
 
 // Failed reports whether the node ended without completing: cancelled or

@@ -83,6 +83,9 @@ func (tw *testWorkers) register(workers *river.Workers) {
 	river.AddWorker(workers, tw.rangeW)
 	river.AddWorker(workers, tw.square)
 	river.AddWorker(workers, &totalWorker{})
+	river.AddWorker(workers, &skipWorker{})
+	river.AddWorker(workers, &statesWorker{})
+	river.AddWorker(workers, &flakyWorker{})
 	river.AddWorker(workers, &expandJSONWorker{})
 }
 

@@ -78,7 +78,37 @@ type NodeSpec struct {
 	// TimeoutMS bounds each attempt: past it the node's context is
 	// cancelled and the attempt fails. Zero means River's job timeout.
 	TimeoutMS int64 `json:"timeout_ms,omitempty"`
+	// Trigger is when the node runs, from how its parents finished
+	// (default "" = [TriggerAllSuccess]); only for a node with parents.
+	Trigger TriggerRule `json:"trigger,omitempty"`
+	// If is a condition checked when the node's trigger rule lets it run
+	// (default none): a SQL/JSON path predicate over the node's inputs
+	// ({"input", "parents", "states"}, as [NodeInputs]), such as
+	// `$.parents.scan.issues > 0`; false (or not a boolean) skips the node.
+	// Only for a node with parents.
+	If string `json:"if,omitempty"`
 }
+
+// TriggerRule says when a node runs, from how its parents finished. A node
+// whose rule can no longer be met is skipped ([NodeStateSkipped]), or
+// cancelled when a parent failed under all_success or none_failed.
+type TriggerRule string
+
+// Trigger rules (README "Trigger rules and conditions").
+const (
+	// TriggerAllSuccess runs the node once every parent completed; a
+	// failed parent cancels it, a skipped one skips it. The default.
+	TriggerAllSuccess TriggerRule = "all_success"
+	// TriggerAllDone runs the node once every parent finished, however:
+	// cleanup and report nodes.
+	TriggerAllDone TriggerRule = "all_done"
+	// TriggerOneFailed runs the node as soon as one parent failed
+	// (alerting); it is skipped once every parent finished and none failed.
+	TriggerOneFailed TriggerRule = "one_failed"
+	// TriggerNoneFailed runs the node once every parent completed or was
+	// skipped; a failed parent cancels it.
+	TriggerNoneFailed TriggerRule = "none_failed"
+)
 
 // Spec returns s itself, so that a *Spec can be passed wherever a
 // [Specifier] is taken.
@@ -195,6 +225,15 @@ func WithMaxAttempts(n int) NodeOption { return func(ns *NodeSpec) { ns.MaxAttem
 func WithTimeout(d time.Duration) NodeOption {
 	return func(ns *NodeSpec) { ns.TimeoutMS = d.Milliseconds() }
 }
+
+// WithTrigger sets when the node runs, from how its parents finished
+// (default [TriggerAllSuccess]).
+func WithTrigger(rule TriggerRule) NodeOption { return func(ns *NodeSpec) { ns.Trigger = rule } }
+
+// WithIf makes the node run only if cond, a SQL/JSON path predicate over its
+// inputs, holds when its trigger rule lets it run (see [NodeSpec].If);
+// otherwise it is skipped.
+func WithIf(cond string) NodeOption { return func(ns *NodeSpec) { ns.If = cond } }
 
 // WithAt delays the node until t (default: no delay).
 func WithAt(t time.Time) NodeOption {

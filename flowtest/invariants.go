@@ -15,16 +15,18 @@ import (
 // trigger keeps for one run, and fails tb naming each one broken:
 //
 //   - flow.node.waiting = number of the node's parents whose job is not completed
-//   - no node left pending (except to be cancelled) while waiting > 0
+//   - no node left pending (except to be cancelled or skipped) before its
+//     trigger rule let it run
 //   - flow.run.unfinished = nodes not completed, cancelled or discarded
 //   - flow.run.failed = nodes cancelled or discarded
 //   - a finished run has unfinished = 0 (and an unfinished one is not finished)
 //   - a finished run's output is its completed sinks' outputs
 //   - a node waiting for a child run is pending exactly while that run is
 //     unfinished, and a finished child run's outcome is its node's
-//   - liveness: in a run that is not finished no pending node has waiting = 0
-//     (that would be a lost release) and no pending node sits below a failed
-//     one (a lost cancel), and some node can still make progress
+//   - liveness: in a run that is not finished no pending node is one its
+//     trigger rule has decided on from its parents' states (a lost release,
+//     skip or cancel: by default, all parents completed, or one failed), and
+//     some node can still make progress
 //
 // Call it after a scenario, on a run that is finished or that nothing
 // changes meanwhile (no River client working it). The waiting counts are
@@ -67,14 +69,19 @@ func RequireInvariants(ctx context.Context, tb testing.TB, pool *pgxpool.Pool, r
 	}
 	require.NoError(tb, rows.Err())
 
-	// Order: a node that left pending (other than by being cancelled) had all
-	// its parents completed first.
+	// Order: a node that left pending (other than by being cancelled or
+	// skipped) had its trigger rule let it run first (by default: all its
+	// parents completed). A node of another rule that completed may have
+	// had a parent retried since, so only its unfinished states are checked.
 	var early []string
 	require.NoError(tb, pool.QueryRow(ctx, `
 		SELECT coalesce(array_agg(n.node_id ORDER BY n.job_id), '{}')
 		  FROM flow.node n JOIN river_job j ON j.id = n.job_id
-		 WHERE n.run_id = $1 AND n.waiting > 0 AND j.state NOT IN ('pending', 'cancelled')`, runID).Scan(&early))
-	require.Empty(tb, early, "run %d: nodes released before all their parents completed", runID)
+		 WHERE n.run_id = $1 AND j.state NOT IN ('pending', 'cancelled') AND NOT j.metadata ? 'flow_skipped'
+		   AND (n.trigger_rule IS NULL OR j.state NOT IN ('completed', 'discarded'))
+		   AND flow.rule_decision(n.trigger_rule, n.waiting, n.failed_parents, n.skipped_parents) IS DISTINCT FROM 'run'`,
+		runID).Scan(&early))
+	require.Empty(tb, early, "run %d: nodes released before their trigger rule let them run", runID)
 
 	// Every node's job must exist (the tests never run River's cleaner), or
 	// the counts below would be meaningless.
@@ -116,21 +123,23 @@ func RequireInvariants(ctx context.Context, tb testing.TB, pool *pgxpool.Pool, r
 	}
 
 	// Liveness of an unfinished run.
-	var lostRelease, lostCancel []string
+	var lostDecision []string
 	var progress int
 	require.NoError(tb, pool.QueryRow(ctx, `
-		SELECT coalesce(array_agg(n.node_id ORDER BY n.job_id) FILTER (WHERE j.state = 'pending' AND n.waiting = 0 AND c.id IS NULL), '{}'),
-		       coalesce(array_agg(n.node_id ORDER BY n.job_id) FILTER (
-		           WHERE j.state = 'pending' AND EXISTS (
-		               SELECT 1 FROM unnest(n.parents) AS p(id) JOIN river_job pj ON pj.id = p.id
-		                WHERE pj.state IN ('cancelled', 'discarded'))), '{}'),
+		SELECT coalesce(array_agg(format('%s (%s)', n.node_id, d.decision) ORDER BY n.job_id)
+		                    FILTER (WHERE j.state = 'pending' AND c.id IS NULL AND d.decision IS NOT NULL), '{}'),
 		       (count(*) FILTER (WHERE j.state IN ('running', 'available', 'scheduled', 'retryable')
 		                            OR (j.state = 'pending' AND c.state IN ('pending', 'running'))))::int
 		  FROM flow.node n JOIN river_job j ON j.id = n.job_id
 		  LEFT JOIN flow.run c ON c.parent_job_id = n.job_id
-		 WHERE n.run_id = $1`, runID).Scan(&lostRelease, &lostCancel, &progress))
-	require.Empty(tb, lostRelease, "run %d: pending nodes with waiting = 0 (lost release)", runID)
-	require.Empty(tb, lostCancel, "run %d: pending nodes below a failed node (lost cancel)", runID)
+		 CROSS JOIN LATERAL (
+		     SELECT flow.rule_decision(n.trigger_rule,
+		                count(*) FILTER (WHERE pj.state <> 'completed')::int,
+		                count(*) FILTER (WHERE pj.state IN ('cancelled', 'discarded'))::int,
+		                count(*) FILTER (WHERE pj.state = 'completed' AND pj.metadata ? 'flow_skipped')::int) AS decision
+		       FROM river_job pj WHERE pj.id = ANY (n.parents)) d
+		 WHERE n.run_id = $1`, runID).Scan(&lostDecision, &progress))
+	require.Empty(tb, lostDecision, "run %d: pending nodes their trigger rule has decided on (a lost release, skip or cancel)", runID)
 	require.Positive(tb, progress, "run %d is unfinished but no node can run", runID)
 }
 

@@ -228,6 +228,9 @@ func (t *Tree) layoutRun(r *treeRun, level int, v View, budget int, lines *[]tre
 // nodeDetail is what a node's line says after its state: the error of a
 // node that failed or is retrying, a finished node's output.
 func nodeDetail(n *flow.TreeNode) string {
+	if n.State == "skipped" {
+		return "skipped: " + cell(strings.TrimPrefix(strings.TrimPrefix(n.LastError, "htdag: "), "skipped: "), 0)
+	}
 	if n.State != "completed" && n.LastError != "" {
 		if n.Attempt > 1 {
 			return fmt.Sprintf("error (attempt %d): %s", n.Attempt, cell(n.LastError, 0))

@@ -134,7 +134,7 @@ func addCounts(dst, src map[string]int) {
 
 // nodeStates orders the per-state counts as a node moves through them
 // ("deleted": River's cleaner removed the finished job).
-var nodeStates = []string{"pending", "scheduled", "available", "running", "retryable", "completed", "cancelled", "discarded", "deleted"}
+var nodeStates = []string{"pending", "scheduled", "available", "running", "retryable", "completed", "skipped", "cancelled", "discarded", "deleted"}
 
 // formatCounts prints node counts by state, "3 completed, 1 discarded", in
 // the order a node moves through the states.
@@ -195,7 +195,7 @@ func stateRank(n *flow.TreeNode) int {
 		return 6
 	case "available", "scheduled":
 		return 5
-	case "completed":
+	case "completed", "skipped":
 		return 7
 	default:
 		return 8

@@ -3,6 +3,11 @@
 -- are deleted whole instead: 20_function_delete_finished_runs.sql). The
 -- node's state is its job's state.
 --
+-- A node's trigger rule decides, from how many of its parents finished and
+-- how (waiting, failed_parents, skipped_parents), whether it runs, is
+-- skipped or is cancelled: flow.rule_decision. A skipped node's job is
+-- completed with metadata flow_skipped (its reason) and no output.
+--
 -- Edges are kept on both ends as arrays of job ids: the release trigger
 -- follows a completed node's children, and flow.check / flow.nodes read a
 -- node's parents, each by primary key.
@@ -14,10 +19,18 @@ CREATE TABLE flow.node (
     children bigint[] NOT NULL DEFAULT '{}',
     waiting  integer  NOT NULL,
     mode     text,
+    trigger_rule    text,
+    condition       text,
+    failed_parents  integer NOT NULL DEFAULT 0,
+    skipped_parents integer NOT NULL DEFAULT 0,
     CONSTRAINT node_id_valid CHECK (node_id !~ '[^A-Za-z0-9_.:-]' AND length(node_id) BETWEEN 1 AND 128),
     CONSTRAINT node_waiting_in_range CHECK (waiting BETWEEN 0 AND cardinality(parents)),
     CONSTRAINT node_id_unique_in_run UNIQUE (run_id, node_id),
-    CONSTRAINT node_mode_valid CHECK (mode IN ('workflow', 'map'))
+    CONSTRAINT node_mode_valid CHECK (mode IN ('workflow', 'map')),
+    CONSTRAINT node_trigger_rule_valid CHECK (trigger_rule IN ('all_done', 'one_failed', 'none_failed')),
+    CONSTRAINT node_condition_is_jsonpath CHECK (condition IS NULL OR condition::jsonpath IS NOT NULL),
+    CONSTRAINT node_failed_parents_in_range CHECK (failed_parents BETWEEN 0 AND waiting),
+    CONSTRAINT node_skipped_parents_in_range CHECK (skipped_parents BETWEEN 0 AND cardinality(parents) - waiting)
 ) WITH (fillfactor = 50); -- room for HOT updates of waiting (measured: 7x cheaper on a 10,000-wide release)
 ALTER TABLE flow.node ENABLE ROW LEVEL SECURITY; -- 50_policy_node_visible.sql
 
@@ -25,4 +38,8 @@ COMMENT ON TABLE flow.node IS 'One row per DAG node; job_id is its public.river_
 COMMENT ON COLUMN flow.node.parents IS 'Job ids of the nodes this node depends on.';
 COMMENT ON COLUMN flow.node.children IS 'Job ids of the nodes that depend on this node (the edges the release trigger follows).';
 COMMENT ON COLUMN flow.node.waiting IS 'Number of parents whose job is not completed; the node is released from pending when it reaches 0.';
+COMMENT ON COLUMN flow.node.trigger_rule IS 'When the node runs: NULL for all_success (every parent completed), or all_done, one_failed, none_failed (README "Trigger rules").';
+COMMENT ON COLUMN flow.node.condition IS 'The node''s "if" as written: a JSON path predicate over its inputs, checked when its rule lets it run; false skips it.';
+COMMENT ON COLUMN flow.node.failed_parents IS 'Number of parents cancelled or discarded (counted in waiting too: they are not completed).';
+COMMENT ON COLUMN flow.node.skipped_parents IS 'Number of parents skipped (completed with metadata flow_skipped; not counted in waiting).';
 COMMENT ON COLUMN flow.node.mode IS 'NULL for a task; ''workflow'' or ''map'' for a node that runs as a child run when released instead of as a job.';

@@ -73,10 +73,11 @@ BEGIN
           JOIN n pj ON pj.i = e.p
           JOIN n cj ON cj.i = e.c
     ), ins AS (
-        INSERT INTO flow.node (job_id, run_id, node_id, parents, children, waiting, mode)
+        INSERT INTO flow.node (job_id, run_id, node_id, parents, children, waiting, mode, trigger_rule, condition)
         SELECT n.job_id, p_run_id, n.node_id,
                coalesce(par.ids, '{}'), coalesce(chi.ids, '{}'), coalesce(cardinality(par.ids), 0),
-               CASE WHEN x.e ? 'map' THEN 'map' WHEN x.e ? 'workflow' THEN 'workflow' END
+               CASE WHEN x.e ? 'map' THEN 'map' WHEN x.e ? 'workflow' THEN 'workflow' END,
+               nullif(x.e ->> 'trigger', 'all_success'), x.e ->> 'if'
           FROM n
           JOIN jsonb_array_elements(p_spec -> 'nodes') WITH ORDINALITY AS x(e, i) ON x.i = n.i
           LEFT JOIN (SELECT child, array_agg(parent ORDER BY parent) AS ids FROM e GROUP BY child) par ON par.child = n.job_id

@@ -3,23 +3,33 @@
 -- Statement-level, with transition tables, so that a statement completing many
 -- jobs at once (River's batch completer, htdag's grouped completer) does the
 -- work once per statement. For the flow jobs of the statement that entered or
--- left a final state it:
---   1. sums, per child, the parents that entered (or left) 'completed', locks
---      those children in job id order and updates their waiting counts;
---   2. releases every pending task whose waiting count reached 0 (available,
---      or scheduled for a future "at") and notifies River's producers on
---      public.river_insert, once per queue; a released sub-workflow or map
---      node starts its child run instead (flow.start_special);
---   3. cancels every pending node below a node that became cancelled or
---      discarded (independent branches go on);
+-- left a final state (a skipped node is a completed one with metadata
+-- flow_skipped) it:
+--   1. sums, per child, the parents that entered (or left) completed, failed
+--      (cancelled or discarded) and skipped, locks those children in job id
+--      order and updates their counters (waiting, failed_parents,
+--      skipped_parents); each child whose trigger rule now decides
+--      (flow.rule_decision) is to run, be skipped or be cancelled;
+--   2. releases every task to run (available, or scheduled for a future
+--      "at") and notifies River's producers on public.river_insert, once per
+--      queue; a sub-workflow or map node to run starts its child run instead
+--      (flow.start_special); a node with an "if" runs only if it holds
+--      (flow.conditions_hold), else it is skipped;
+--   3. skips (completed, flow_skipped) or cancels ("an upstream node
+--      failed") the nodes so decided: their change is the next round's input,
+--      so skipping and cancelling cascade by each node's own rule;
 --   4. updates the runs' counters, locking runs in id order, finishes a run
 --      whose unfinished count reaches 0 and announces it on flow_run_finished
 --      ({"run_id": N, "state": "..."});
 --   5. finishes each node whose child run finished in step 4 (completed with
 --      the run's output, or failed), and the nodes finished at once in step 2
---      (a map over []): those changes are the next round's input, steps 1-5
---      again in this same invocation, until nothing more changes. A round only
---      follows a run finishing, so ordinary statements run one round.
+--      (a map over []): those changes are the next round's input too; steps
+--      1-5 run again in this same invocation until nothing more changes. A
+--      round follows only a cascade or a run finishing, so statements that
+--      complete nodes without any of these run one round.
+--
+-- A run being cancelled (flow.cancel, listed in flow.cancelling) gets no
+-- decisions: its pending nodes are all cancelled by the same statement.
 --
 -- Every lookup goes through a primary key with "= ANY (array)", so the work
 -- follows the jobs the statement changed and their own edges, never the size
@@ -47,21 +57,34 @@ DECLARE
     v_ids     bigint[];  -- flow jobs that entered or left a final state, in id order
     v_old     text[];    -- their state before
     v_new     text[];    -- and after
+    v_osk     boolean[]; -- skipped before
+    v_nsk     boolean[]; -- and after
     v_runs    bigint[];  -- their runs
-    v_done    bigint[];
-    v_undone  bigint[];
-    v_failed  bigint[];
+    v_done    bigint[];  -- entered completed
+    v_undone  bigint[];  -- left completed
+    v_fin     bigint[];  -- entered a failed state
+    v_fout    bigint[];  -- left one
+    v_sin     bigint[];  -- became skipped
+    v_sout    bigint[];  -- stopped being skipped
     v_child   bigint[];
-    v_cdelta  integer[];
+    v_cdw     integer[]; -- per child: change of waiting,
+    v_cdf     integer[]; -- of failed_parents
+    v_cds     integer[]; -- and of skipped_parents
+    v_tr      record;
     v_ready   bigint[];
-    v_special bigint[];  -- released sub-workflow and map nodes
+    v_special bigint[];  -- sub-workflow and map nodes to start
+    v_cond    bigint[];  -- nodes to run if their "if" holds
+    v_cancel  bigint[];
+    v_skip    bigint[];
+    v_reasons text[];    -- why each of v_skip is skipped
+    v_reason  text;
     v_part    bigint[];
     v_part2   bigint[];
+    v_part3   bigint[];
+    v_part4   bigint[];
+    v_part5   bigint[];
+    v_tpart   text[];
     v_queues  text[];
-    v_front   bigint[];
-    v_below   bigint[];
-    v_cascade bigint[];
-    v_cruns   bigint[];
     v_notes   text[];
     v_rids    bigint[];
     v_rfinal  integer[];
@@ -77,8 +100,8 @@ DECLARE
     v_next_ids  bigint[];
     v_next_runs bigint[];
     v_next_new  text[];
+    v_next_nsk  boolean[];
     v_cancelling bigint[] := string_to_array(nullif(current_setting('flow.cancelling', true), ''), ',')::bigint[];
-    v_delta   integer;
 BEGIN
     IF current_setting('flow.in_trigger', true) = 'on' THEN
         RETURN NULL;
@@ -98,14 +121,19 @@ BEGIN
         RETURN NULL;
     END IF;
 
-    SELECT array_agg(u.id ORDER BY u.id), array_agg(u.os ORDER BY u.id), array_agg(u.ns ORDER BY u.id)
-      INTO v_ids, v_old, v_new
-      FROM (SELECT x.id, max(x.os) AS os, max(x.ns) AS ns
-              FROM (SELECT id, NULL::text AS os, state::text AS ns FROM new_jobs WHERE metadata ? 'flow_run'
+    SELECT array_agg(u.id ORDER BY u.id), array_agg(u.os ORDER BY u.id), array_agg(u.ns ORDER BY u.id),
+           array_agg(u.osk ORDER BY u.id), array_agg(u.nsk ORDER BY u.id)
+      INTO v_ids, v_old, v_new, v_osk, v_nsk
+      FROM (SELECT x.id, max(x.os) AS os, max(x.ns) AS ns, bool_or(x.osk) AS osk, bool_or(x.nsk) AS nsk
+              FROM (SELECT id, NULL::text AS os, state::text AS ns,
+                           false AS osk, state = 'completed' AND metadata ? 'flow_skipped' AS nsk
+                      FROM new_jobs WHERE metadata ? 'flow_run'
                     UNION ALL
-                    SELECT id, state::text, NULL FROM old_jobs WHERE metadata ? 'flow_run') x
+                    SELECT id, state::text, NULL,
+                           state = 'completed' AND metadata ? 'flow_skipped', false
+                      FROM old_jobs WHERE metadata ? 'flow_run') x
              GROUP BY x.id) u
-     WHERE u.os IS DISTINCT FROM u.ns
+     WHERE (u.os IS DISTINCT FROM u.ns OR u.osk <> u.nsk)
        AND (u.os = ANY (v_final) OR u.ns = ANY (v_final));
     IF v_ids IS NULL THEN
         RETURN NULL;
@@ -115,10 +143,11 @@ BEGIN
         SELECT job_id, run_id FROM flow.node WHERE job_id = ANY (v_ids)
     )
     SELECT array_agg(t.id ORDER BY t.id), array_agg(n.run_id ORDER BY t.id),
-           array_agg(t.os ORDER BY t.id), array_agg(t.ns ORDER BY t.id)
-      INTO v_ids, v_runs, v_old, v_new
+           array_agg(t.os ORDER BY t.id), array_agg(t.ns ORDER BY t.id),
+           array_agg(t.osk ORDER BY t.id), array_agg(t.nsk ORDER BY t.id)
+      INTO v_ids, v_runs, v_old, v_new, v_osk, v_nsk
       FROM n
-      JOIN unnest(v_ids, v_old, v_new) AS t(id, os, ns) ON t.id = n.job_id;
+      JOIN unnest(v_ids, v_old, v_new, v_osk, v_nsk) AS t(id, os, ns, osk, nsk) ON t.id = n.job_id;
     IF v_ids IS NULL THEN
         RETURN NULL;
     END IF;
@@ -128,54 +157,112 @@ BEGIN
     LOOP
         v_ready := '{}';
         v_special := '{}';
+        v_cond := '{}';
+        v_cancel := '{}';
+        v_skip := '{}';
+        v_reasons := '{}';
         v_child := NULL;
         v_rids := NULL;
         v_notes := '{}';
         v_next_ids := '{}';
         v_next_runs := '{}';
         v_next_new := '{}';
+        v_next_nsk := '{}';
 
-        SELECT array_agg(t.id) FILTER (WHERE t.ns = 'completed'),
-               array_agg(t.id) FILTER (WHERE t.os = 'completed'),
-               array_agg(t.id) FILTER (WHERE t.ns = ANY (v_failed_states) AND NOT (t.os = ANY (v_failed_states)))
-          INTO v_done, v_undone, v_failed
-          FROM unnest(v_ids, v_old, v_new) AS t(id, os, ns);
+        -- Failures and skips in a run being cancelled decide nothing.
+        SELECT array_agg(t.id) FILTER (WHERE t.ns = 'completed' AND t.os <> 'completed'),
+               array_agg(t.id) FILTER (WHERE t.os = 'completed' AND t.ns <> 'completed'),
+               array_agg(t.id) FILTER (WHERE t.ns = ANY (v_failed_states) AND NOT (t.os = ANY (v_failed_states))
+                                         AND NOT t.run_id = ANY (coalesce(v_cancelling, '{}'))),
+               array_agg(t.id) FILTER (WHERE t.os = ANY (v_failed_states) AND NOT (t.ns = ANY (v_failed_states))),
+               array_agg(t.id) FILTER (WHERE t.nsk AND NOT t.osk),
+               array_agg(t.id) FILTER (WHERE t.osk AND NOT t.nsk)
+          INTO v_done, v_undone, v_fin, v_fout, v_sin, v_sout
+          FROM unnest(v_ids, v_runs, v_old, v_new, v_osk, v_nsk) AS t(id, run_id, os, ns, osk, nsk);
 
-        -- 1. Children: per child, minus the parents that entered completed,
-        --    plus those that left it.
-        IF v_done IS NOT NULL OR v_undone IS NOT NULL THEN
-            SELECT array_agg(s.child ORDER BY s.child), array_agg(s.d ORDER BY s.child)
-              INTO v_child, v_cdelta
-              FROM (SELECT c.child, sum(c.d)::integer AS d
-                      FROM (SELECT ch AS child, -1 AS d
+        -- 1. Children: per child, the change of its counters.
+        IF v_done IS NOT NULL OR v_undone IS NOT NULL OR v_fin IS NOT NULL OR v_fout IS NOT NULL
+           OR v_sin IS NOT NULL OR v_sout IS NOT NULL THEN
+            SELECT array_agg(s.child ORDER BY s.child), array_agg(s.dw ORDER BY s.child),
+                   array_agg(s.df ORDER BY s.child), array_agg(s.ds ORDER BY s.child)
+              INTO v_child, v_cdw, v_cdf, v_cds
+              FROM (SELECT c.child, sum(c.dw)::integer AS dw, sum(c.df)::integer AS df, sum(c.ds)::integer AS ds
+                      FROM (SELECT ch AS child, -1 AS dw, 0 AS df, 0 AS ds
                               FROM flow.node p CROSS JOIN LATERAL unnest(p.children) AS ch
                              WHERE p.job_id = ANY (v_done)
                             UNION ALL
-                            SELECT ch, 1
+                            SELECT ch, 1, 0, 0
                               FROM flow.node p CROSS JOIN LATERAL unnest(p.children) AS ch
-                             WHERE p.job_id = ANY (v_undone)) c
+                             WHERE p.job_id = ANY (v_undone)
+                            UNION ALL
+                            SELECT ch, 0, 1, 0
+                              FROM flow.node p CROSS JOIN LATERAL unnest(p.children) AS ch
+                             WHERE p.job_id = ANY (v_fin)
+                            UNION ALL
+                            SELECT ch, 0, -1, 0
+                              FROM flow.node p CROSS JOIN LATERAL unnest(p.children) AS ch
+                             WHERE p.job_id = ANY (v_fout)
+                            UNION ALL
+                            SELECT ch, 0, 0, 1
+                              FROM flow.node p CROSS JOIN LATERAL unnest(p.children) AS ch
+                             WHERE p.job_id = ANY (v_sin)
+                            UNION ALL
+                            SELECT ch, 0, 0, -1
+                              FROM flow.node p CROSS JOIN LATERAL unnest(p.children) AS ch
+                             WHERE p.job_id = ANY (v_sout)) c
                      GROUP BY c.child) s
-             WHERE s.d <> 0;
+             WHERE s.dw <> 0 OR s.df <> 0 OR s.ds <> 0;
         END IF;
 
         IF v_child IS NOT NULL THEN
             PERFORM 1 FROM flow.node WHERE job_id = ANY (v_child) ORDER BY job_id FOR NO KEY UPDATE;
 
-            FOR v_delta IN SELECT DISTINCT d FROM unnest(v_cdelta) AS d LOOP
+            -- One statement per distinct change (almost always one: every
+            -- parent of the statement completed). A decision is acted on
+            -- when it first appears: before the change the counters did not
+            -- decide it.
+            FOR v_tr IN SELECT DISTINCT t.dw, t.df, t.ds FROM unnest(v_cdw, v_cdf, v_cds) AS t(dw, df, ds) LOOP
                 WITH upd AS (
                     UPDATE flow.node n
-                       SET waiting = n.waiting + v_delta
-                     WHERE n.job_id = ANY (ARRAY(SELECT t.c FROM unnest(v_child, v_cdelta) AS t(c, d) WHERE t.d = v_delta))
-                    RETURNING n.job_id, n.waiting, n.mode
+                       SET waiting = n.waiting + v_tr.dw,
+                           failed_parents = n.failed_parents + v_tr.df,
+                           skipped_parents = n.skipped_parents + v_tr.ds
+                     WHERE n.job_id = ANY (ARRAY(SELECT t.c FROM unnest(v_child, v_cdw, v_cdf, v_cds) AS t(c, dw, df, ds)
+                                                  WHERE t.dw = v_tr.dw AND t.df = v_tr.df AND t.ds = v_tr.ds))
+                    RETURNING n.job_id, n.mode, n.condition IS NOT NULL AS has_if, n.trigger_rule,
+                              flow.rule_decision(n.trigger_rule, n.waiting, n.failed_parents, n.skipped_parents) AS now,
+                              flow.rule_decision(n.trigger_rule, n.waiting - v_tr.dw, n.failed_parents - v_tr.df,
+                                                 n.skipped_parents - v_tr.ds) AS before
                 )
-                SELECT array_agg(job_id) FILTER (WHERE mode IS NULL), array_agg(job_id) FILTER (WHERE mode IS NOT NULL)
-                  INTO v_part, v_part2
-                  FROM upd WHERE waiting = 0;
+                SELECT array_agg(job_id) FILTER (WHERE now = 'run' AND NOT has_if AND mode IS NULL),
+                       array_agg(job_id) FILTER (WHERE now = 'run' AND NOT has_if AND mode IS NOT NULL),
+                       array_agg(job_id) FILTER (WHERE now = 'run' AND has_if),
+                       array_agg(job_id) FILTER (WHERE now = 'cancel'),
+                       array_agg(job_id) FILTER (WHERE now = 'skip'),
+                       array_agg(CASE WHEN trigger_rule = 'one_failed' THEN 'htdag: skipped: no parent failed (trigger one_failed)'
+                                      ELSE 'htdag: skipped because a parent was skipped' END) FILTER (WHERE now = 'skip')
+                  INTO v_part, v_part2, v_part3, v_part4, v_part5, v_tpart
+                  FROM upd
+                 WHERE now IS DISTINCT FROM before AND now IS NOT NULL;
                 v_ready := v_ready || coalesce(v_part, '{}');
                 v_special := v_special || coalesce(v_part2, '{}');
+                v_cond := v_cond || coalesce(v_part3, '{}');
+                v_cancel := v_cancel || coalesce(v_part4, '{}');
+                v_skip := v_skip || coalesce(v_part5, '{}');
+                v_reasons := v_reasons || coalesce(v_tpart, '{}');
             END LOOP;
 
-            -- 2. Release every pending task whose parents have all completed.
+            -- 2a. Nodes with an "if" run if it holds, and are skipped if not.
+            IF v_cond <> '{}' THEN
+                SELECT v_ready || coalesce(array_agg(c.job_id) FILTER (WHERE c.holds AND c.mode IS NULL), '{}'),
+                       v_special || coalesce(array_agg(c.job_id) FILTER (WHERE c.holds AND c.mode IS NOT NULL), '{}'),
+                       v_skip || coalesce(array_agg(c.job_id) FILTER (WHERE NOT c.holds), '{}'),
+                       v_reasons || coalesce(array_agg(c.reason) FILTER (WHERE NOT c.holds), '{}')
+                  INTO v_ready, v_special, v_skip, v_reasons
+                  FROM flow.conditions_hold(v_cond) c;
+            END IF;
+
+            -- 2b. Release the tasks to run.
             IF v_ready <> '{}' THEN
                 WITH rel AS (
                     UPDATE public.river_job j
@@ -191,7 +278,7 @@ BEGIN
                 END IF;
             END IF;
 
-            -- 2b. Start released sub-workflow and map nodes; those finished
+            -- 2c. Start sub-workflow and map nodes to run; those finished
             --     at once (a map over [], a node that cannot start) are the
             --     next round's changes.
             IF v_special <> '{}' THEN
@@ -200,30 +287,16 @@ BEGIN
                   FROM flow.start_special(v_special) o;
                 IF v_sjobs IS NOT NULL THEN
                     SELECT v_next_ids || coalesce(array_agg(f.job_id), '{}'), v_next_runs || coalesce(array_agg(f.run_id), '{}'),
-                           v_next_new || coalesce(array_agg(f.state), '{}')
-                      INTO v_next_ids, v_next_runs, v_next_new
+                           v_next_new || coalesce(array_agg(f.state), '{}'),
+                           v_next_nsk || coalesce(array_agg(false), '{}')
+                      INTO v_next_ids, v_next_runs, v_next_new, v_next_nsk
                       FROM flow.finish_special(v_sjobs, v_sstates, v_souts, v_serrs) f;
                 END IF;
             END IF;
-        END IF;
 
-        -- 3. Failure: cancel every pending node below a cancelled or
-        --    discarded one (nodes waiting for a child run have no unfinished
-        --    parent, so they are never below one).
-        IF v_failed IS NOT NULL THEN
-            v_front := v_failed;
-            v_below := '{}';
-            LOOP
-                SELECT array_agg(DISTINCT ch) INTO v_front
-                  FROM flow.node p CROSS JOIN LATERAL unnest(p.children) AS ch
-                 WHERE p.job_id = ANY (v_front);
-                EXIT WHEN v_front IS NULL;
-                v_below := v_below || v_front;
-            END LOOP;
-            SELECT coalesce(array_agg(DISTINCT b), '{}') INTO v_below FROM unnest(v_below) AS b;
-
-            IF v_below <> '{}' THEN
-                PERFORM 1 FROM public.river_job WHERE id = ANY (v_below) AND state::text = 'pending' ORDER BY id FOR UPDATE;
+            -- 3. Cancel and skip the nodes so decided: the next round's
+            --    changes, which their own children decide on in turn.
+            IF v_cancel <> '{}' THEN
                 WITH c AS (
                     UPDATE public.river_job j
                        SET state = 'cancelled',
@@ -231,20 +304,31 @@ BEGIN
                            errors = array_append(j.errors, jsonb_build_object(
                                'at', now(), 'attempt', j.attempt, 'trace', '',
                                'error', 'htdag: cancelled because an upstream node failed'))
-                     WHERE j.id = ANY (v_below) AND j.state::text = 'pending'
+                     WHERE j.id = ANY (v_cancel) AND j.state::text = 'pending'
                     RETURNING j.id, (j.metadata ->> 'flow_run')::bigint AS run_id
                 )
-                SELECT array_agg(c.id), array_agg(c.run_id)
-                  INTO v_cascade, v_cruns
+                SELECT v_next_ids || coalesce(array_agg(c.id), '{}'), v_next_runs || coalesce(array_agg(c.run_id), '{}'),
+                       v_next_new || coalesce(array_agg('cancelled'::text), '{}'),
+                       v_next_nsk || coalesce(array_agg(false), '{}')
+                  INTO v_next_ids, v_next_runs, v_next_new, v_next_nsk
                   FROM c;
-
-                IF v_cascade IS NOT NULL THEN
-                    v_ids  := v_ids || v_cascade;
-                    v_runs := v_runs || v_cruns;
-                    v_old  := v_old || array_fill('pending'::text, ARRAY[cardinality(v_cascade)]);
-                    v_new  := v_new || array_fill('cancelled'::text, ARRAY[cardinality(v_cascade)]);
-                END IF;
             END IF;
+            FOR v_reason IN SELECT DISTINCT r FROM unnest(v_reasons) AS r LOOP
+                WITH s AS (
+                    UPDATE public.river_job j
+                       SET state = 'completed',
+                           finalized_at = now(),
+                           metadata = j.metadata || jsonb_build_object('flow_skipped', v_reason)
+                     WHERE j.id = ANY (ARRAY(SELECT t.id FROM unnest(v_skip, v_reasons) AS t(id, r) WHERE t.r = v_reason))
+                       AND j.state::text = 'pending'
+                    RETURNING j.id, (j.metadata ->> 'flow_run')::bigint AS run_id
+                )
+                SELECT v_next_ids || coalesce(array_agg(s.id), '{}'), v_next_runs || coalesce(array_agg(s.run_id), '{}'),
+                       v_next_new || coalesce(array_agg('completed'::text), '{}'),
+                       v_next_nsk || coalesce(array_agg(true), '{}')
+                  INTO v_next_ids, v_next_runs, v_next_new, v_next_nsk
+                  FROM s;
+            END LOOP;
         END IF;
 
         -- 4. Runs: lock in id order, apply the counts in one statement;
@@ -312,16 +396,18 @@ BEGIN
                 RETURNING j.id, (j.metadata ->> 'flow_run')::bigint AS run_id, j.state::text AS state
             )
             SELECT v_next_ids || coalesce(array_agg(id), '{}'), v_next_runs || coalesce(array_agg(run_id), '{}'),
-                   v_next_new || coalesce(array_agg(state), '{}')
-              INTO v_next_ids, v_next_runs, v_next_new
+                   v_next_new || coalesce(array_agg(state), '{}'), v_next_nsk || coalesce(array_agg(false), '{}')
+              INTO v_next_ids, v_next_runs, v_next_new, v_next_nsk
               FROM fin;
         END IF;
 
         EXIT WHEN v_next_ids = '{}';
-        SELECT array_agg(t.id ORDER BY t.id), array_agg(t.run_id ORDER BY t.id), array_agg(t.ns ORDER BY t.id)
-          INTO v_ids, v_runs, v_new
-          FROM unnest(v_next_ids, v_next_runs, v_next_new) AS t(id, run_id, ns);
+        SELECT array_agg(t.id ORDER BY t.id), array_agg(t.run_id ORDER BY t.id), array_agg(t.ns ORDER BY t.id),
+               array_agg(t.nsk ORDER BY t.id)
+          INTO v_ids, v_runs, v_new, v_nsk
+          FROM unnest(v_next_ids, v_next_runs, v_next_new, v_next_nsk) AS t(id, run_id, ns, nsk);
         v_old := array_fill('pending'::text, ARRAY[cardinality(v_ids)]);
+        v_osk := array_fill(false, ARRAY[cardinality(v_ids)]);
     END LOOP;
 
     PERFORM set_config('flow.in_trigger', 'off', true);

@@ -16,6 +16,11 @@ DECLARE
     v_sstates text[];
     v_souts   jsonb[];
     v_serrs   text[];
+    v_ready   bigint[];
+    v_skip    bigint[];
+    v_reasons text[];
+    v_cancel  bigint[];
+    v_reason  text;
 BEGIN
     SELECT state INTO v_state FROM flow.run WHERE id = p_run_id;
     IF v_state IN ('failed', 'cancelled') THEN
@@ -63,7 +68,7 @@ BEGIN
            finalized_at = NULL,
            scheduled_at = now(),
            attempt = CASE WHEN j.state = 'discarded' THEN 0 ELSE j.attempt END,
-           metadata = j.metadata - 'cancel_attempted_at'
+           metadata = j.metadata - 'cancel_attempted_at' - 'flow_skipped'
       FROM flow.node n
      WHERE n.run_id = p_run_id AND j.id = n.job_id
        AND j.state IN ('discarded', 'cancelled');
@@ -71,22 +76,46 @@ BEGIN
     v_reset := v_reset + v_n;
 
     UPDATE flow.node n
-       SET waiting = w.waiting
-      FROM (SELECT c.job_id, count(pj.id) FILTER (WHERE pj.state <> 'completed')::integer AS waiting
+       SET waiting = w.waiting, failed_parents = w.failed, skipped_parents = w.skipped
+      FROM (SELECT c.job_id,
+                   count(pj.id) FILTER (WHERE pj.state <> 'completed')::integer AS waiting,
+                   count(pj.id) FILTER (WHERE pj.state IN ('cancelled', 'discarded'))::integer AS failed,
+                   count(pj.id) FILTER (WHERE pj.state = 'completed' AND pj.metadata ? 'flow_skipped')::integer AS skipped
               FROM flow.node c
               LEFT JOIN public.river_job pj ON pj.id = ANY (c.parents)
              WHERE c.run_id = p_run_id
              GROUP BY c.job_id) w
-     WHERE n.job_id = w.job_id AND n.waiting <> w.waiting;
+     WHERE n.job_id = w.job_id
+       AND (n.waiting, n.failed_parents, n.skipped_parents) IS DISTINCT FROM (w.waiting, w.failed, w.skipped);
 
-    -- Ready tasks run again; ready nodes with a child run keep waiting for it.
+    -- What each pending node's trigger rule (and "if") makes of its parents
+    -- now; nodes waiting for a child run keep waiting for it.
+    WITH d AS (
+        SELECT n.job_id, n.mode, n.condition IS NOT NULL AS has_if,
+               flow.rule_decision(n.trigger_rule, n.waiting, n.failed_parents, n.skipped_parents) AS decision,
+               n.trigger_rule
+          FROM flow.node n
+          JOIN public.river_job j ON j.id = n.job_id AND j.state = 'pending'
+         WHERE n.run_id = p_run_id
+           AND NOT EXISTS (SELECT 1 FROM flow.run c WHERE c.parent_job_id = n.job_id)
+    ), c AS (
+        SELECT h.job_id, h.holds, h.reason FROM flow.conditions_hold(ARRAY(SELECT job_id FROM d WHERE decision = 'run' AND has_if)) h
+    )
+    SELECT array_agg(d.job_id) FILTER (WHERE d.decision = 'run' AND d.mode IS NULL AND coalesce(c.holds, true)),
+           array_agg(d.job_id) FILTER (WHERE d.decision = 'run' AND d.mode IS NOT NULL AND coalesce(c.holds, true)),
+           array_agg(d.job_id) FILTER (WHERE d.decision = 'skip' OR NOT coalesce(c.holds, true)),
+           array_agg(coalesce(c.reason, CASE WHEN d.trigger_rule = 'one_failed' THEN 'htdag: skipped: no parent failed (trigger one_failed)'
+                                             ELSE 'htdag: skipped because a parent was skipped' END))
+               FILTER (WHERE d.decision = 'skip' OR NOT coalesce(c.holds, true)),
+           array_agg(d.job_id) FILTER (WHERE d.decision = 'cancel')
+      INTO v_ready, v_special, v_skip, v_reasons, v_cancel
+      FROM d LEFT JOIN c ON c.job_id = d.job_id;
+
+    -- Tasks to run run again.
     WITH rel AS (
         UPDATE public.river_job j
            SET state = 'available'
-          FROM flow.node n
-         WHERE n.run_id = p_run_id AND j.id = n.job_id AND n.waiting = 0 AND j.state = 'pending'
-           AND n.mode IS NULL
-           AND NOT EXISTS (SELECT 1 FROM flow.run c WHERE c.parent_job_id = n.job_id)
+         WHERE j.id = ANY (v_ready) AND j.state = 'pending'
         RETURNING j.queue
     )
     SELECT array_agg(DISTINCT queue) INTO v_queues FROM rel;
@@ -109,13 +138,10 @@ BEGIN
 
     PERFORM set_config('flow.in_trigger', 'off', true);
 
-    -- From here the release trigger does the accounting. Ready sub-workflow
-    -- and map nodes that never started start now; nodes whose child run
-    -- completed (after they were cancelled) take its output.
-    SELECT array_agg(n.job_id ORDER BY n.job_id) INTO v_special
-      FROM flow.node n JOIN public.river_job j ON j.id = n.job_id
-     WHERE n.run_id = p_run_id AND n.waiting = 0 AND j.state = 'pending' AND n.mode IS NOT NULL
-       AND NOT EXISTS (SELECT 1 FROM flow.run c WHERE c.parent_job_id = n.job_id);
+    -- From here the release trigger does the accounting. Sub-workflow and
+    -- map nodes to run that never started start now; nodes to skip or cancel
+    -- are, and their children decide in turn; nodes whose child run completed
+    -- (after they were cancelled) take its output.
     IF v_special IS NOT NULL THEN
         SELECT array_agg(o.job_id), array_agg(o.state), array_agg(o.output), array_agg(o.error)
           INTO v_sjobs, v_sstates, v_souts, v_serrs
@@ -124,6 +150,18 @@ BEGIN
             PERFORM flow.finish_special(v_sjobs, v_sstates, v_souts, v_serrs);
         END IF;
     END IF;
+    FOR v_reason IN SELECT DISTINCT r FROM unnest(v_reasons) AS r LOOP
+        UPDATE public.river_job j
+           SET state = 'completed', finalized_at = now(),
+               metadata = j.metadata || jsonb_build_object('flow_skipped', v_reason)
+         WHERE j.id = ANY (ARRAY(SELECT t.id FROM unnest(v_skip, v_reasons) AS t(id, r) WHERE t.r = v_reason))
+           AND j.state = 'pending';
+    END LOOP;
+    UPDATE public.river_job j
+       SET state = 'cancelled', finalized_at = now(),
+           errors = array_append(j.errors, jsonb_build_object('at', now(), 'attempt', j.attempt, 'trace', '',
+                                                              'error', 'htdag: cancelled because an upstream node failed'))
+     WHERE j.id = ANY (v_cancel) AND j.state = 'pending';
 
     UPDATE public.river_job j
        SET state = 'completed',

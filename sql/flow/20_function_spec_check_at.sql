@@ -41,7 +41,8 @@ DECLARE
                              ELSE ARRAY['name', 'input', 'nodes', 'key', 'queue', 'priority', 'max_attempts', 'at', 'output',
                                         'max_depth', 'max_tree_nodes'] END;
     v_node_keys CONSTANT text[] := ARRAY['id', 'kind', 'args', 'deps', 'queue', 'priority', 'max_attempts', 'at',
-                                         'timeout_ms', 'workflow', 'map'];
+                                         'timeout_ms', 'workflow', 'map', 'trigger', 'if'];
+    v_if      record;
     v_sub     record;
     v_nested  record;
     v_ep      integer[];
@@ -174,6 +175,15 @@ BEGIN
                 format('node %s: "max_attempts" must be an integer from 1 to 32767', to_json(x.e ->> 'id'))
             WHEN x.e ? 'at' AND (jsonb_typeof(x.e -> 'at') <> 'string' OR flow.parse_time(x.e ->> 'at') IS NULL) THEN
                 format('node %s: "at" must be an RFC 3339 timestamp with a zone, such as "2026-01-02T15:04:05Z"', to_json(x.e ->> 'id'))
+            WHEN x.e ? 'trigger' AND (jsonb_typeof(x.e -> 'trigger') IS DISTINCT FROM 'string'
+                                      OR NOT (x.e ->> 'trigger') = ANY (ARRAY['all_success', 'all_done', 'one_failed', 'none_failed'])) THEN
+                format('node %s: "trigger" must be one of all_success, all_done, one_failed, none_failed', to_json(x.e ->> 'id'))
+            WHEN x.e ? 'trigger' AND NOT x.e ? 'map' AND jsonb_array_length(coalesce(x.e -> 'deps', '[]'::jsonb)) = 0 THEN
+                format('node %s has a "trigger" but no "deps": a node without parents runs when the run starts', to_json(x.e ->> 'id'))
+            WHEN x.e ? 'if' AND NOT x.e ? 'map' AND jsonb_array_length(coalesce(x.e -> 'deps', '[]'::jsonb)) = 0 THEN
+                format('node %s has an "if" but no "deps": a condition is checked when the node''s parents finish (a root can skip itself at run time: flow.Skip)', to_json(x.e ->> 'id'))
+            WHEN x.e ? 'if' AND (jsonb_typeof(x.e -> 'if') IS DISTINCT FROM 'string' OR length(x.e ->> 'if') NOT BETWEEN 1 AND 2000) THEN
+                format('node %s: "if" must be a JSON path predicate of at most 2000 characters, such as "$.input.lang == \"go\"" or "$.parents.scan.issues > 0"', to_json(x.e ->> 'id'))
             WHEN x.e ? 'timeout_ms' AND ((x.e ->> 'timeout_ms') !~ '^[0-9]{1,10}$'
                                          OR (x.e ->> 'timeout_ms')::bigint NOT BETWEEN 1 AND 2147483647) THEN
                 format('node %s: "timeout_ms" must be an integer from 1 to 2147483647', to_json(x.e ->> 'id'))
@@ -185,6 +195,19 @@ BEGIN
     IF problem IS NOT NULL THEN
         RETURN;
     END IF;
+    -- An "if" must parse as a JSON path (a subtransaction each, so only
+    -- for the nodes that have one).
+    FOR v_if IN SELECT x.e ->> 'id' AS id, x.e ->> 'if' AS cond
+                  FROM jsonb_array_elements(v_nodes) WITH ORDINALITY AS x(e, i)
+                 WHERE x.e ? 'if'
+                 ORDER BY x.i LOOP
+        BEGIN
+            PERFORM v_if.cond::jsonpath;
+        EXCEPTION WHEN OTHERS THEN
+            problem := format('node %s: "if" is not a JSON path: %s', to_json(v_if.id), SQLERRM);
+            RETURN;
+        END;
+    END LOOP;
     SELECT array_agg(DISTINCT x.e ->> 'kind') FILTER (WHERE x.e ? 'kind'),
            max(flow.parse_time(x.e ->> 'at'))
       INTO kinds, latest_at

@@ -29,15 +29,22 @@ AS $$
         SELECT w.client_id, w.queues, w.kinds FROM flow.worker w
          WHERE w.stopped_at IS NULL AND w.dead_at IS NULL AND flow.worker_alive(w.id)
     ), nodes AS (
-        SELECT n.run_id, n.node_id, n.job_id, n.waiting, n.parents, n.mode, j.state::text AS state,
+        SELECT n.run_id, n.node_id, n.job_id, n.waiting, n.failed_parents, n.skipped_parents, n.trigger_rule,
+               n.parents, n.mode, j.state::text AS state,
                j.queue, j.kind, j.scheduled_at, j.attempted_by[array_upper(j.attempted_by, 1)] AS client_id,
                c.id AS child_id, c.state AS child_state,
-               (SELECT count(*) FROM public.river_job pj
-                 WHERE pj.id = ANY (n.parents) AND pj.state <> 'completed')::integer AS parents_unfinished
+               p.unfinished AS parents_unfinished, p.failed AS parents_failed, p.skipped AS parents_skipped,
+               flow.rule_decision(n.trigger_rule, p.unfinished, p.failed, p.skipped) AS decision
           FROM flow.node n
           JOIN runs ON runs.id = n.run_id
           LEFT JOIN public.river_job j ON j.id = n.job_id
           LEFT JOIN flow.run c ON c.parent_job_id = n.job_id
+         CROSS JOIN LATERAL (
+             SELECT count(*) FILTER (WHERE pj.state <> 'completed')::integer AS unfinished,
+                    count(*) FILTER (WHERE pj.state IN ('cancelled', 'discarded'))::integer AS failed,
+                    count(*) FILTER (WHERE pj.state = 'completed' AND pj.metadata ? 'flow_skipped')::integer AS skipped
+               FROM public.river_job pj
+              WHERE pj.id = ANY (n.parents)) p
     ), counts AS (
         SELECT runs.id,
                count(*) FILTER (WHERE nodes.state IS NULL OR nodes.state NOT IN ('completed', 'cancelled', 'discarded'))::integer AS unfinished,
@@ -78,11 +85,21 @@ AS $$
      WHERE n.state IS NOT NULL AND n.waiting <> n.parents_unfinished
     UNION ALL
     SELECT n.run_id, n.node_id,
-           CASE WHEN n.mode IS NULL THEN 'pending although all its parents completed (a lost release)'
+           format('failed_parents is %s and skipped_parents %s but %s parents failed and %s were skipped',
+                  n.failed_parents, n.skipped_parents, n.parents_failed, n.parents_skipped),
+           'consistency'
+      FROM nodes n
+     WHERE n.state = 'pending' AND (n.failed_parents <> n.parents_failed OR n.skipped_parents <> n.parents_skipped)
+    UNION ALL
+    SELECT n.run_id, n.node_id,
+           CASE WHEN n.decision <> 'run' THEN format('pending although its trigger rule (%s) says %s (a lost decision)',
+                                                    coalesce(n.trigger_rule, 'all_success'), n.decision)
+                WHEN n.trigger_rule IS NOT NULL THEN format('pending although its trigger rule (%s) lets it run (a lost release)', n.trigger_rule)
+                WHEN n.mode IS NULL THEN 'pending although all its parents completed (a lost release)'
                 ELSE format('a %s node whose parents completed, but its child run never started', n.mode) END,
            'stuck'
       FROM nodes n
-     WHERE n.state = 'pending' AND n.parents_unfinished = 0 AND n.child_id IS NULL
+     WHERE n.state = 'pending' AND n.decision IS NOT NULL AND n.child_id IS NULL
     UNION ALL
     SELECT n.run_id, n.node_id, format('pending, waiting for its child run %s, which is already %s', n.child_id, n.child_state),
            'stuck'
@@ -96,10 +113,11 @@ AS $$
      WHERE r.state IN ('pending', 'running')
        AND (pj.state IN ('completed', 'discarded') OR (pj.state = 'cancelled' AND r.cancelled_at IS NULL))
     UNION ALL
-    SELECT n.run_id, n.node_id, format('%s although %s parents have not completed', n.state, n.parents_unfinished),
+    SELECT n.run_id, n.node_id, format('%s although its trigger rule (%s) is not met: %s parents have not completed',
+                                       n.state, coalesce(n.trigger_rule, 'all_success'), n.parents_unfinished),
            'stuck'
       FROM nodes n
-     WHERE n.state IN ('available', 'scheduled', 'running', 'retryable') AND n.parents_unfinished > 0
+     WHERE n.state IN ('available', 'scheduled', 'running', 'retryable') AND n.decision IS DISTINCT FROM 'run'
     UNION ALL
     SELECT n.run_id, n.node_id,
            CASE WHEN w.id IS NULL

@@ -25,8 +25,9 @@ AS $$
           JOIN flow.node pn ON pn.job_id = c.parent_job_id
     )
     SELECT runs.id, runs.depth, runs.state, runs.prefix || n.node_id, n.node_id, n.job_id, j.kind,
-           coalesce(j.state::text, 'deleted'), j.attempt, ch.id,
-           j.errors[array_upper(j.errors, 1)] ->> 'error', j.metadata -> 'output'
+           CASE WHEN j.state = 'completed' AND j.metadata ? 'flow_skipped' THEN 'skipped' ELSE coalesce(j.state::text, 'deleted') END,
+           j.attempt, ch.id,
+           coalesce(j.metadata ->> 'flow_skipped', j.errors[array_upper(j.errors, 1)] ->> 'error'), j.metadata -> 'output'
       FROM runs
       JOIN flow.node n ON n.run_id = runs.id
       LEFT JOIN public.river_job j ON j.id = n.job_id

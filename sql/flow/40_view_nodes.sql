@@ -1,14 +1,16 @@
 -- One row per node, for psql users: its job's kind, state ('deleted' once the
--- job is gone), attempts, queue, parents as node ids, waiting count, last
+-- job is gone, 'skipped' for a completed job with flow_skipped), attempts, queue, parents as node ids, waiting count, last
 -- error, args, output and times, and the child run a sub-workflow, map or
--- expanded node runs as. Each caller sees the nodes of runs of the roles it
+-- expanded node runs as, its trigger rule and "if", and why it was skipped.
+-- Each caller sees the nodes of runs of the roles it
 -- is a member of (an admin every node).
 CREATE OR REPLACE VIEW flow.nodes WITH (security_barrier = true) AS
 SELECT n.run_id,
        n.node_id,
        n.job_id,
        j.kind,
-       coalesce(j.state::text, 'deleted') AS state,
+       CASE WHEN j.state = 'completed' AND j.metadata ? 'flow_skipped' THEN 'skipped'
+            ELSE coalesce(j.state::text, 'deleted') END AS state,
        j.attempt,
        j.max_attempts,
        j.queue,
@@ -21,9 +23,12 @@ SELECT n.run_id,
        j.scheduled_at,
        j.attempted_at,
        j.finalized_at,
-       (SELECT c.id FROM flow.run c WHERE c.parent_job_id = n.job_id) AS child_run_id
+       (SELECT c.id FROM flow.run c WHERE c.parent_job_id = n.job_id) AS child_run_id,
+       coalesce(n.trigger_rule, 'all_success') AS trigger_rule,
+       n.condition,
+       j.metadata ->> 'flow_skipped' AS skip_reason
   FROM flow.node n
   JOIN flow.run r ON r.id = n.run_id
   LEFT JOIN public.river_job j ON j.id = n.job_id
  WHERE (SELECT flow.member_of(flow.caller())) IS NULL OR r.owner = ANY (coalesce((SELECT flow.member_of(flow.caller())), '{}'::name[]));
-COMMENT ON VIEW flow.nodes IS 'One row per node: its River job''s kind, state, attempts, parents (node ids), last error, output, and the child run it runs as (sub-workflow, map or expanded node).';
+COMMENT ON VIEW flow.nodes IS 'One row per node: its River job''s kind, state (skipped: completed with flow_skipped), attempts, parents (node ids), last error, output, the child run it runs as (sub-workflow, map or expanded node), its trigger rule, "if" and why it was skipped.';

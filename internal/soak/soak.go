@@ -401,17 +401,32 @@ func (s *soak) kill(ctx context.Context) {
 			return
 		case <-time.After(wait):
 		}
-		busy := s.busyPids(ctx)
-		s.mu.Lock()
-		var slots, busySlots []int
-		for slot, cmd := range s.procs {
-			slots = append(slots, slot)
-			if busy[cmd.Process.Pid] {
-				busySlots = append(busySlots, slot)
+		// Waves leave the fleet idle between them on a fast machine: wait
+		// (up to another KillEvery) for a worker that is running nodes.
+		var slots []int
+		deadline := time.Now().Add(s.o.KillEvery)
+		for {
+			busy := s.busyPids(ctx)
+			s.mu.Lock()
+			var all, busySlots []int
+			for slot, cmd := range s.procs {
+				all = append(all, slot)
+				if busy[cmd.Process.Pid] {
+					busySlots = append(busySlots, slot)
+				}
 			}
-		}
-		if len(busySlots) > 0 {
 			slots = busySlots
+			if len(slots) > 0 || time.Now().After(deadline) || ctx.Err() != nil {
+				if len(slots) == 0 {
+					slots = all
+				}
+				break // holding s.mu
+			}
+			s.mu.Unlock()
+			select {
+			case <-ctx.Done():
+			case <-time.After(25 * time.Millisecond):
+			}
 		}
 		if len(slots) == 0 {
 			s.mu.Unlock()
@@ -572,6 +587,9 @@ func (s *soak) wave(n int) []string {
 		fmt.Sprintf(`{"name": "map", "nodes": [{"id": "items", "kind": "soak.items", "args": {"n": %d}},
 			{"id": "each", "map": "items", %s}, {"id": "after", %s, "deps": ["each"]}]}`, scale(12), step(150), step(10)),
 		`{"name": "expand", "nodes": [{"id": "tree", "kind": "soak.expand", "args": {"width": 3, "depth": 2, "sleep_ms": 100}}]}`,
+		// A slow node keeps some worker busy between waves, so that kills
+		// find running work to lose.
+		fmt.Sprintf(`{"name": "slow", "nodes": [{"id": "slow", %s}]}`, step(1000+rand.IntN(1500))),
 	)
 	return specs
 }
@@ -689,8 +707,8 @@ func (s *soak) check(ctx context.Context, r *Report, runs []*flow.Run) error {
 			r.Violations = append(r.Violations, fmt.Sprintf("%d %s", n, z.what))
 		}
 	}
-	if strings.Contains(s.cluster.Log(), "deadlock detected") {
-		r.Violations = append(r.Violations, "PostgreSQL's log reports a deadlock")
+	if log := s.cluster.Log(); strings.Contains(log, "deadlock detected") {
+		r.Violations = append(r.Violations, "PostgreSQL's log reports a deadlock:\n"+deadlockReport(log))
 	}
 	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM soak.effect`).Scan(&r.StepsCompleted); err != nil {
 		return err
@@ -743,6 +761,24 @@ func (s *soak) check(ctx context.Context, r *Report, runs []*flow.Run) error {
 func (s *soak) logFiles() []string {
 	names, _ := filepath.Glob(filepath.Join(s.o.Dir, "worker-*.log"))
 	return names
+}
+
+// deadlockReport returns the log lines of the first deadlock PostgreSQL
+// reported: the error, its DETAIL (who waited for what), CONTEXT and
+// STATEMENT, so a failed soak says which statements collided.
+func deadlockReport(log string) string {
+	lines := strings.Split(log, "\n")
+	for i, line := range lines {
+		if !strings.Contains(line, "deadlock detected") {
+			continue
+		}
+		end := min(i+1, len(lines))
+		for end < len(lines) && end < i+40 && !strings.Contains(lines[end], "ERROR:") && !strings.Contains(lines[end], "LOG:") {
+			end++
+		}
+		return strings.Join(lines[i:end], "\n")
+	}
+	return ""
 }
 
 // grepFile returns the first line of name containing text.

@@ -26,10 +26,15 @@
 -- Locks: running jobs, then the other jobs, then the run rows, top run
 -- first. A completion deep in the tree locks upwards (its job, then the node
 -- waiting for its run, then that node's run...), so while this walks down a
--- tree that is finishing under it the two can deadlock; PostgreSQL then
--- aborts one. When it is this function, it starts over (up to 5 times, after
--- a short random pause), having let the completion through; a completion
--- aborted instead is retried by its completer.
+-- tree that is finishing under it (or a node River fetched between two of
+-- its statements is completed and locked by its completer) the two could
+-- deadlock. So this function never waits long for a lock: lock_timeout is
+-- 20 ms on the first try and doubles on each of the next six; a try that
+-- times out (or is aborted as a deadlock victim) starts over after a short
+-- random pause, having let the completion through. Only the eighth try waits
+-- as long as it takes. PostgreSQL looks for a deadlock after
+-- deadlock_timeout (1 s by default) of waiting, so a completion is almost
+-- never the one aborted (it would be retried by its completer).
 CREATE OR REPLACE FUNCTION flow.cancel(p_run_id bigint) RETURNS boolean
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -37,6 +42,7 @@ SET search_path = pg_catalog, pg_temp
 SET flow.in_trigger = 'off'
 SET flow.cancelling = ''
 SET flow.deleting_runs = 'off'
+SET lock_timeout = '20ms'
 AS $$
 DECLARE
     v_state  text;
@@ -58,7 +64,9 @@ BEGIN
         RETURN false;
     END IF;
 
-    FOR v_try IN 1 .. 5 LOOP
+    FOR v_try IN 1 .. 8 LOOP
+    -- Set outside the block: a rolled-back block would undo it.
+    PERFORM set_config('lock_timeout', CASE WHEN v_try < 8 THEN (20 * 2 ^ (v_try - 1))::integer || 'ms' ELSE '0' END, true);
     BEGIN
         -- Passes over the whole tree until one changes nothing. Each pass
         -- sees what committed before it: a child run that an expansion
@@ -126,8 +134,8 @@ BEGIN
             EXIT WHEN v_changed = 0;
         END LOOP;
         RETURN true;
-    EXCEPTION WHEN deadlock_detected THEN
-        IF v_try = 5 THEN
+    EXCEPTION WHEN deadlock_detected OR lock_not_available THEN
+        IF v_try = 8 THEN
             RAISE;
         END IF;
         PERFORM pg_sleep(random() * 0.05 * v_try);

@@ -26,7 +26,9 @@ type Config struct {
 	// connection of its own: set it when the pool goes through a
 	// transaction-mode pooler, which cannot keep a LISTEN, to a config that
 	// reaches PostgreSQL directly. Default: nil, a connection taken from the
-	// pool.
+	// pool. A LISTEN that is found not to hear (a pooler, and no
+	// ListenConnConfig) is not trusted: waits then read their runs once a
+	// second instead, so they still end.
 	ListenConnConfig *pgx.ConnConfig
 }
 

@@ -41,3 +41,11 @@ var RegisteredKinds = registeredKinds
 // CompletionsForRiver is how many jobs htdag's completer completed on pool
 // that River's completer has not yet been told about.
 func CompletionsForRiver(pool *pgxpool.Pool) int { return completedJobsOf(pool).len() }
+
+// WaitPolls reports whether c's waits read their runs by polling, their
+// LISTEN having been found not to hear.
+func WaitPolls(c *Client) bool {
+	c.listener.mu.Lock()
+	defer c.listener.mu.Unlock()
+	return c.listener.session != nil && c.listener.session.polling
+}

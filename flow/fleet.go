@@ -390,7 +390,12 @@ func (f *Fleet) rescue(ctx context.Context, sweep bool) error {
 		action   string
 	)
 	_, err = pgx.ForEachRow(rows, []any{&workerID, &jobID, &action}, func() error {
-		f.log.WarnContext(ctx, "htdag: rescued a node whose worker died", "dead_worker_id", workerID, "job_id", jobID,
+		// NULL: a River client that died before it registered.
+		dead := any("unregistered")
+		if workerID != nil {
+			dead = *workerID
+		}
+		f.log.WarnContext(ctx, "htdag: rescued a node whose worker died", "dead_worker_id", dead, "job_id", jobID,
 			"now", action, "worker_id", f.id)
 		return nil
 	})

@@ -2,6 +2,8 @@ package flow
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +20,15 @@ import (
 // listenerReconnectDelay is how long the listener waits before connecting
 // again after its connection failed or was lost.
 const listenerReconnectDelay = 500 * time.Millisecond
+
+// listenCheckTimeout is how long a new LISTEN may take to hear its own
+// check notification before the session falls back to polling (directly
+// it is heard in milliseconds).
+const listenCheckTimeout = 2 * time.Second
+
+// listenerPollInterval is how often waited runs are read when the LISTEN
+// does not hear (a transaction-mode pooler).
+var listenerPollInterval = time.Second
 
 // readRunsBatch bounds how many runs one read of finished runs asks for.
 const readRunsBatch = 1000
@@ -54,8 +65,11 @@ type listenSession struct {
 	done   chan struct{} // closed once its connection is closed and its reader has ended
 	// listening is true from a LISTEN's backlog check to the next connect.
 	listening bool
-	pending   map[int64]struct{} // runs to read
-	wake      chan struct{}      // capacity 1: pending has runs
+	// polling: the LISTEN was found not to hear; waited runs are read each
+	// listenerPollInterval instead.
+	polling bool
+	pending map[int64]struct{} // runs to read
+	wake    chan struct{}      // capacity 1: pending has runs
 }
 
 // runWaiter is one call of WaitMany. Its fields are guarded by
@@ -174,17 +188,93 @@ type sessionHandler struct {
 
 // HandleBacklog runs after every (re)LISTEN: from here on every finish is
 // notified, and every run finished before (or during a reconnect) is found
-// by reading all waited runs.
-func (h *sessionHandler) HandleBacklog(context.Context, string, *pgx.Conn) error {
+// by reading all waited runs. It then proves that the LISTEN hears: through
+// a transaction-mode pooler (a Client on a PgBouncer pool without
+// Config.ListenConnConfig) it would not, and waits would never end; there
+// the session falls back to reading every waited run each
+// listenerPollInterval.
+func (h *sessionHandler) HandleBacklog(ctx context.Context, _ string, conn *pgx.Conn) error {
 	h.l.mu.Lock()
-	defer h.l.mu.Unlock()
 	h.s.listening = true
-	ids := make([]int64, 0, len(h.l.waiters))
-	for id := range h.l.waiters {
+	h.s.request(h.l.waitedIDs())
+	polling := h.s.polling
+	h.l.mu.Unlock()
+	if polling {
+		return nil // decided for this session
+	}
+	heard, err := h.hears(ctx, conn)
+	if err != nil {
+		return err // pgxlisten connects again
+	}
+	if !heard {
+		h.l.mu.Lock()
+		h.s.polling = true
+		h.l.mu.Unlock()
+		go h.l.poll(ctx, h.s)
+	}
+	return nil
+}
+
+// hears reports whether conn hears a NOTIFY sent from the pool (another
+// connection: a pooler cannot hand it back with the sender's own answer).
+// A run's notification that arrives meanwhile is handled as usual.
+func (h *sessionHandler) hears(ctx context.Context, conn *pgx.Conn) (bool, error) {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	channel := "htdag_listen_check_" + hex.EncodeToString(b[:])
+	if _, err := conn.Exec(ctx, "LISTEN "+channel); err != nil {
+		return false, err
+	}
+	if _, err := h.l.pool.Exec(ctx, "SELECT pg_notify($1, '')", channel); err != nil {
+		return false, err
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, listenCheckTimeout)
+	defer cancel()
+	for {
+		n, err := conn.WaitForNotification(waitCtx)
+		switch {
+		case n != nil && n.Channel == channel:
+			if _, err := conn.Exec(ctx, "UNLISTEN "+channel); err != nil {
+				return false, err
+			}
+			// Again pgxlisten's statement, so that pg_stat_activity shows
+			// the connection as what it is (LISTEN is idempotent).
+			_, err := conn.Exec(ctx, "listen "+pgx.Identifier{RunFinishedChannel}.Sanitize())
+			return true, err
+		case n != nil:
+			_ = h.HandleNotification(ctx, n, conn)
+		case waitCtx.Err() != nil && ctx.Err() == nil:
+			return false, nil
+		default:
+			return false, err
+		}
+	}
+}
+
+// poll requests a read of every waited run each listenerPollInterval, for a
+// session whose LISTEN does not hear, until the session ends.
+func (l *runListener) poll(ctx context.Context, s *listenSession) {
+	tick := time.NewTicker(listenerPollInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		l.mu.Lock()
+		s.request(l.waitedIDs())
+		l.mu.Unlock()
+	}
+}
+
+// waitedIDs lists the runs someone waits for; l.mu is held.
+func (l *runListener) waitedIDs() []int64 {
+	ids := make([]int64, 0, len(l.waiters))
+	for id := range l.waiters {
 		ids = append(ids, id)
 	}
-	h.s.request(ids)
-	return nil
+	return ids
 }
 
 // HandleNotification asks for a read of a waited run that finished.

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/htdag/htdag/flow"
@@ -237,4 +238,34 @@ func TestJoinFleetRefusesAPooledSession(t *testing.T) {
 	var workers int
 	require.NoError(t, s.pool.QueryRow(s.ctx, "SELECT count(*) FROM flow.worker").Scan(&workers))
 	require.Zero(t, workers, "nothing registered")
+}
+
+// A Client whose pool goes through a transaction-mode pooler and that has no
+// ListenConnConfig cannot LISTEN (the pooler hands its LISTEN's server
+// connection to others); Wait finds that out and reads its runs once a
+// second instead, so it still returns when a run finishes after it began
+// (`worker wait` with only a pooled --database-url once hung forever).
+func TestWaitThroughAPoolerWithoutADirectConnection(t *testing.T) {
+	t.Parallel()
+	s := newPooledSetup(t)
+	client := flow.NewClient(s.pool, nil)
+	runID := s.startSQL(t, `{"nodes": [{"id": "a", "kind": "noop"}]}`)
+
+	waited := make(chan *flow.Run, 1)
+	go func() {
+		run, err := client.Wait(s.ctx, runID)
+		assert.NoError(t, err)
+		waited <- run
+	}()
+	// The wait's backlog read saw the run unfinished and its LISTEN was
+	// found deaf: only a later read can see the run finish.
+	require.Eventually(t, func() bool { return flow.WaitPolls(client) }, 20*time.Second, 10*time.Millisecond,
+		"the wait did not find out that its LISTEN does not hear")
+	s.complete(t, runID, "a")
+	select {
+	case run := <-waited:
+		require.Equal(t, flow.RunStateCompleted, run.State)
+	case <-time.After(30 * time.Second):
+		t.Fatal("Wait did not return after the run completed")
+	}
 }

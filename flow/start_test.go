@@ -208,7 +208,7 @@ func TestStartRejectsInvalidSpec(t *testing.T) {
 		{
 			name:    "MissingKind",
 			spec:    `{"nodes": [{"id": "a", "args": {}}]}`,
-			problem: `node "a" has no "kind" (a non-empty string) and no "workflow"`,
+			problem: `node "a" has no "kind" (a non-empty string), no "workflow" and no "wait"`,
 			build: func() flow.Specifier {
 				w := flow.New("kindless")
 				w.Add("a", kindlessArgs{})

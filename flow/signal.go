@@ -20,8 +20,8 @@ type NotWaitingError struct {
 	// Reason says why it does not wait: "the run has no such node", "it is
 	// not a wait node (...)", "it does not wait yet: ...", "it was already
 	// signalled, at ...", "its timeout (N ms) fired ...", "it was
-	// cancelled", prefixed by "the run has finished (STATE) and " when it
-	// has.
+	// cancelled", the last ones prefixed by "the run has finished (STATE)
+	// and " when it has.
 	Reason string
 }
 

@@ -336,14 +336,26 @@ func TestSignalREADMESession(t *testing.T) {
     {"id": "deploy",  "kind": "echo", "deps": ["approve"]}]}')`).Scan(&runID))
 	b.waitUntilWaiting(t, runID, "approve")
 
-	var node string
-	var since, until time.Time
-	require.NoError(t, b.pool.QueryRow(b.ctx, fmt.Sprintf(`SELECT node_id, waiting_for_signal_since, signal_timeout_at FROM flow.blocked WHERE run_id = %d`,
-		runID)).Scan(&node, &since, &until))
-	require.Equal(t, "approve", node)
-	require.Equal(t, 24*time.Hour, until.Sub(since))
+	type blockedRow struct {
+		NodeID    string
+		WaitingOn []string
+		Since     *time.Time
+		Until     *time.Time
+	}
+	rows, err := b.pool.Query(b.ctx, fmt.Sprintf(`SELECT node_id, waiting_on, waiting_for_signal_since, signal_timeout_at FROM flow.blocked WHERE run_id = %d`,
+		runID)+" ORDER BY node_id")
+	require.NoError(t, err)
+	blocked, err := pgx.CollectRows(rows, pgx.RowToStructByPos[blockedRow])
+	require.NoError(t, err)
+	require.Len(t, blocked, 2)
+	require.Equal(t, "approve", blocked[0].NodeID)
+	require.Empty(t, blocked[0].WaitingOn)
+	require.Equal(t, 24*time.Hour, blocked[0].Until.Sub(*blocked[0].Since))
+	require.Equal(t, "deploy", blocked[1].NodeID)
+	require.Equal(t, []string{"approve"}, blocked[1].WaitingOn)
+	require.Nil(t, blocked[1].Since)
 
-	_, err := b.pool.Exec(b.ctx, fmt.Sprintf(`SELECT flow.signal(%d, 'approve', '{"approved": true, "by": "ana"}')`, runID))
+	_, err = b.pool.Exec(b.ctx, fmt.Sprintf(`SELECT flow.signal(%d, 'approve', '{"approved": true, "by": "ana"}')`, runID))
 	require.NoError(t, err)
 	require.Equal(t, flow.RunStateCompleted, b.wait(t, runID).State)
 	var state, output string
@@ -354,4 +366,6 @@ func TestSignalREADMESession(t *testing.T) {
 
 	_, err = b.pool.Exec(b.ctx, fmt.Sprintf(`SELECT flow.signal(%d, 'approve', '{"approved": false}')`, runID))
 	requireSQLState(t, err, "55000", fmt.Sprintf(`htdag: cannot signal node "approve" of run %d: the run has finished (completed) and it was already signalled, at `, runID))
+	_, err = b.pool.Exec(b.ctx, fmt.Sprintf(`SELECT flow.signal(%d, 'build', '{}')`, runID))
+	requireSQLState(t, err, "55000", fmt.Sprintf(`htdag: cannot signal node "build" of run %d: it is not a wait node (it is a task of kind "echo")`, runID))
 }

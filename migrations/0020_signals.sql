@@ -406,7 +406,7 @@ COMMENT ON FUNCTION flow.retry_run(bigint) IS 'Internal: retries one run of a tr
 -- object_not_in_prerequisite_state) that says why: the run has no such node,
 -- it is not a wait node, it does not wait yet (its parents have not
 -- finished), it was already signalled, its timeout fired, it was cancelled
--- or skipped; and whether its run has finished.
+-- or skipped; and, for a wait node, whether its run has finished.
 --
 -- Only an admin or a member of the run's owner may signal; to anyone else
 -- the run does not exist (SQLSTATE P0002, like flow.cancel). SECURITY
@@ -444,10 +444,12 @@ BEGIN
        FOR UPDATE;
 
     IF v_node.mode IS DISTINCT FROM 'wait' THEN
-        v_why := format('it is not a wait node (it is %s)',
+        RAISE EXCEPTION 'htdag: cannot signal node % of run %: it is not a wait node (it is %)', to_json(p_node_id), p_run_id,
                         CASE v_node.mode WHEN 'workflow' THEN 'a sub-workflow node' WHEN 'map' THEN 'a map node'
-                             ELSE format('a task of kind %s', to_json(v_job.kind)) END);
-    ELSIF v_job.state IS NULL THEN
+                             ELSE format('a task of kind %s', to_json(v_job.kind)) END
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    IF v_job.state IS NULL THEN
         v_why := 'its job was deleted';
     ELSIF v_job.state IN ('pending', 'scheduled') AND v_job.metadata ? 'flow_waiting_since' THEN
         UPDATE public.river_job j

@@ -369,3 +369,38 @@ func TestSignalREADMESession(t *testing.T) {
 	_, err = b.pool.Exec(b.ctx, fmt.Sprintf(`SELECT flow.signal(%d, 'build', '{}')`, runID))
 	requireSQLState(t, err, "55000", fmt.Sprintf(`htdag: cannot signal node "build" of run %d: it is not a wait node (it is a task of kind "echo")`, runID))
 }
+
+// A wait node's "if" decides as any node's: false skips it (no signal is
+// needed, and a signal says it was skipped). A wait node in a child run is
+// signalled through that run.
+func TestWaitNodeWithIfAndInAChildRun(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	startRiver(t, b.pool, newTestWorkers())
+	runID := b.startSQL(t, `{"input": {"needs_approval": false}, "nodes": [
+		{"id": "build", "kind": "noop"},
+		{"id": "approve", "wait": {}, "deps": ["build"], "if": "$.input.needs_approval == true"},
+		{"id": "ship", "kind": "noop", "deps": ["approve"], "trigger": "none_failed"},
+		{"id": "sub", "deps": ["build"], "workflow": {"nodes": [{"id": "inner", "wait": {}}]}}]}`)
+	var childRun int64
+	require.Eventually(t, func() bool {
+		tree, err := b.flow.Tree(b.ctx, runID)
+		require.NoError(t, err)
+		for _, n := range tree {
+			if n.Path == "sub/inner" && n.State == flow.NodeStateWaiting {
+				childRun = n.RunID
+				return true
+			}
+		}
+		return false
+	}, 20*time.Second, 5*time.Millisecond)
+	require.Equal(t, flow.NodeStateSkipped, b.nodeStates(t, runID)["approve"])
+	requireNotWaiting(t, b.flow.Signal(b.ctx, runID, "approve", nil), "it was skipped")
+	requireNotWaiting(t, b.flow.Signal(b.ctx, runID, "inner", nil), "the run has no such node")
+
+	require.NoError(t, b.flow.Signal(b.ctx, childRun, "inner", "ok"))
+	require.Equal(t, flow.RunStateCompleted, b.wait(t, runID).State)
+	require.Equal(t, flow.NodeStateCompleted, b.nodeStates(t, runID)["ship"])
+	require.JSONEq(t, `{"inner": "ok"}`, string(b.nodes(t, runID)["sub"].Output))
+	flowtest.RequireTreeInvariants(b.ctx, t, b.pool, runID)
+}

@@ -27,6 +27,9 @@
 //     with a [DirectSession] shared by River's LISTEN ([NewDriver]) and that
 //     lock, a process holds one direct connection, and its pool may go
 //     through a transaction-mode pooler such as PgBouncer.
+//   - [Workflow.AddWait] adds a wait node, which waits (no worker, no
+//     polling) until [Client.Signal] completes it with a payload, or its
+//     timeout fails it or completes it with a default.
 //   - [Client.CreateSchedule] starts a spec on a cron expression or an
 //     interval ([Schedule]); every [Fleet] member fires due ticks, each
 //     exactly once.

@@ -468,7 +468,7 @@ func TestStartRejectsInvalidNestedSpec(t *testing.T) {
 		name, spec, problem string
 	}{
 		{"NestedMissingKind", `{"nodes": [{"id": "s", "workflow": {"nodes": [{"id": "x"}]}}]}`,
-			`node "s": workflow: node "x" has no "kind" (a non-empty string) and no "workflow"`},
+			`node "s": workflow: node "x" has no "kind" (a non-empty string), no "workflow" and no "wait"`},
 		{"KindAndWorkflow", `{"nodes": [{"id": "s", "kind": "noop", "workflow": {"nodes": [{"id": "x", "kind": "noop"}]}}]}`,
 			`node "s" has both "kind" and "workflow": a node is either a task or a sub-workflow`},
 		{"MapOverUnknown", `{"nodes": [{"id": "m", "map": "nope", "kind": "noop"}]}`,
@@ -484,7 +484,7 @@ func TestStartRejectsInvalidNestedSpec(t *testing.T) {
 		{"MapAt", `{"nodes": [{"id": "g", "kind": "noop"}, {"id": "m", "map": "g", "kind": "noop", "at": "2030-01-01T00:00:00Z"}]}`,
 			`node "m": a map node takes no "at" (its elements start when it is released)`},
 		{"ReservedKind", `{"nodes": [{"id": "a", "kind": "flow.map"}]}`,
-			`node "a": kind "flow.map" is htdag's own (sub-workflow, map and River-door jobs), not a node's`},
+			`node "a": kind "flow.map" is htdag's own (sub-workflow, map, wait and River-door jobs), not a node's`},
 		{"TooDeep", `{"max_depth": 1, "nodes": [{"id": "s", "workflow": {"nodes": [{"id": "t", "workflow": {"nodes": [{"id": "x", "kind": "noop"}]}}]}}]}`,
 			`its workflows nest 2 levels deep, more than the limit of 1 (max_depth)`},
 		{"TooManyNodes", `{"max_tree_nodes": 2, "nodes": [{"id": "s", "workflow": {"nodes": [{"id": "x", "kind": "noop"}, {"id": "y", "kind": "noop"}]}}]}`,

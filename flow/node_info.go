@@ -17,9 +17,11 @@ type NodeInfo struct {
 	// JobID is the id of the node's River job.
 	JobID int64
 	// Kind is the job's kind ("flow.workflow" or "flow.map" for a
-	// sub-workflow or map node; "" once the job is deleted).
+	// sub-workflow or map node, "flow.wait" for a wait node; "" once the
+	// job is deleted).
 	Kind string
 	// State is the job's state, NodeStateSkipped for a skipped node,
+	// NodeStateWaiting for a wait node waiting for a signal,
 	// NodeStateDeleted once its row is gone.
 	State NodeState
 	// Attempt is the job's attempt number: 0 until it first runs.

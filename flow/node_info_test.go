@@ -17,7 +17,7 @@ func TestNodeStatesCoverRiversJobStates(t *testing.T) {
 
 	var enum []string
 	require.NoError(t, b.pool.QueryRow(b.ctx, "SELECT enum_range(NULL::river_job_state)::text[]").Scan(&enum))
-	want := []flow.NodeState{flow.NodeStateSkipped, flow.NodeStateDeleted}
+	want := []flow.NodeState{flow.NodeStateSkipped, flow.NodeStateWaiting, flow.NodeStateDeleted}
 	for _, s := range enum {
 		want = append(want, flow.NodeState(s))
 	}

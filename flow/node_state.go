@@ -3,7 +3,8 @@ package flow
 import "github.com/riverqueue/river/rivertype"
 
 // NodeState is a node's state: its River job's state, [NodeStateSkipped]
-// for a completed job its trigger rule, "if" or [Skip] skipped, or
+// for a completed job its trigger rule, "if" or [Skip] skipped,
+// [NodeStateWaiting] for a wait node waiting for a signal, or
 // [NodeStateDeleted] once the job row is gone. A node has no state of its own; the job's state
 // is the node's (see the README's "The model").
 //
@@ -14,7 +15,7 @@ import "github.com/riverqueue/river/rivertype"
 // NodeState(job.State) and rivertype.JobState(s).
 type NodeState string
 
-// Node states: River's job states, plus skipped and deleted.
+// Node states: River's job states, plus skipped, waiting and deleted.
 const (
 	// NodeStatePending: waiting for its parents (or, for a sub-workflow,
 	// map or expanded node, for its child run). River never fetches it.
@@ -42,19 +43,23 @@ const (
 	// children are skipped too); a run whose nodes completed or were
 	// skipped completes.
 	NodeStateSkipped NodeState = "skipped"
+	// NodeStateWaiting: a wait node waiting for a signal ([Client.Signal]):
+	// its job is pending (no timeout) or scheduled for its timeout, with
+	// metadata flow_waiting_since. River never works it before the timeout.
+	NodeStateWaiting NodeState = "waiting"
 	// NodeStateDeleted: its job row was deleted (by hand: River's cleaner
 	// leaves flow jobs alone, and runs are deleted whole).
 	NodeStateDeleted NodeState = "deleted"
 )
 
 // NodeStates returns every node state, River's job states first, in the
-// order of rivertype.JobStates, then skipped and deleted.
+// order of rivertype.JobStates, then skipped, waiting and deleted.
 func NodeStates() []NodeState {
-	out := make([]NodeState, 0, len(rivertype.JobStates())+2)
+	out := make([]NodeState, 0, len(rivertype.JobStates())+3)
 	for _, s := range rivertype.JobStates() {
 		out = append(out, NodeState(s))
 	}
-	return append(out, NodeStateSkipped, NodeStateDeleted)
+	return append(out, NodeStateSkipped, NodeStateWaiting, NodeStateDeleted)
 }
 
 // Finished reports whether the node can no longer run: completed, skipped,

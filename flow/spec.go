@@ -45,8 +45,8 @@ type Spec struct {
 type NodeSpec struct {
 	// ID names the node within its run: 1 to 128 of A-Z a-z 0-9 _ . : -
 	ID string `json:"id"`
-	// Kind is the River job kind that works the node. A node has a kind or
-	// a Workflow, not both.
+	// Kind is the River job kind that works the node. A node has a kind, a
+	// Workflow or a Wait, one of them.
 	Kind string `json:"kind,omitempty"`
 	// Workflow makes the node a sub-workflow (default none): when its
 	// parents complete, it starts a child run of this spec, and completes
@@ -87,6 +87,11 @@ type NodeSpec struct {
 	// `$.parents.scan.issues > 0`; false (or not a boolean) skips the node.
 	// Only for a node with parents.
 	If string `json:"if,omitempty"`
+	// Wait makes the node a wait node (default none): it runs no work and,
+	// once released, waits for a signal ([Client.Signal]) whose payload
+	// becomes its output, or for its timeout. A wait node has no Kind, Args,
+	// Workflow, Map, At, MaxAttempts or TimeoutMS. See [WaitSpec].
+	Wait *WaitSpec `json:"wait,omitempty"`
 }
 
 // TriggerRule says when a node runs, from how its parents finished. A node

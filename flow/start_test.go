@@ -208,7 +208,7 @@ func TestStartRejectsInvalidSpec(t *testing.T) {
 		{
 			name:    "MissingKind",
 			spec:    `{"nodes": [{"id": "a", "args": {}}]}`,
-			problem: `node "a" has no "kind" (a non-empty string) and no "workflow"`,
+			problem: `node "a" has no "kind" (a non-empty string), no "workflow" and no "wait"`,
 			build: func() flow.Specifier {
 				w := flow.New("kindless")
 				w.Add("a", kindlessArgs{})
@@ -269,7 +269,7 @@ func TestStartRejectsInvalidSpec(t *testing.T) {
 		{
 			name:    "UnknownNodeKey",
 			spec:    `{"nodes": [{"id": "a", "kind": "noop", "depends_on": ["b"]}]}`,
-			problem: `node "a" has unknown key "depends_on" (allowed: id, kind, args, deps, queue, priority, max_attempts, at, timeout_ms, workflow, map, trigger, if)`,
+			problem: `node "a" has unknown key "depends_on" (allowed: id, kind, args, deps, queue, priority, max_attempts, at, timeout_ms, workflow, map, trigger, if, wait)`,
 		},
 		{
 			name:    "UnknownTopLevelKey",

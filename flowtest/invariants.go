@@ -25,8 +25,9 @@ import (
 //     unfinished, and a finished child run's outcome is its node's
 //   - liveness: in a run that is not finished no pending node is one its
 //     trigger rule has decided on from its parents' states (a lost release,
-//     skip or cancel: by default, all parents completed, or one failed), and
-//     some node can still make progress
+//     skip or cancel: by default, all parents completed, or one failed;
+//     a wait node waiting for a signal is not one), and some node can still
+//     make progress (a wait node waiting for a signal can)
 //
 // Call it after a scenario, on a run that is finished or that nothing
 // changes meanwhile (no River client working it). The waiting counts are
@@ -127,9 +128,11 @@ func RequireInvariants(ctx context.Context, tb testing.TB, pool *pgxpool.Pool, r
 	var progress int
 	require.NoError(tb, pool.QueryRow(ctx, `
 		SELECT coalesce(array_agg(format('%s (%s)', n.node_id, d.decision) ORDER BY n.job_id)
-		                    FILTER (WHERE j.state = 'pending' AND c.id IS NULL AND d.decision IS NOT NULL), '{}'),
+		                    FILTER (WHERE j.state = 'pending' AND c.id IS NULL AND d.decision IS NOT NULL
+		                              AND NOT j.metadata ? 'flow_waiting_since'), '{}'),
 		       (count(*) FILTER (WHERE j.state IN ('running', 'available', 'scheduled', 'retryable')
-		                            OR (j.state = 'pending' AND c.state IN ('pending', 'running'))))::int
+		                            OR (j.state = 'pending' AND c.state IN ('pending', 'running'))
+		                            OR (j.state = 'pending' AND j.metadata ? 'flow_waiting_since')))::int
 		  FROM flow.node n JOIN river_job j ON j.id = n.job_id
 		  LEFT JOIN flow.run c ON c.parent_job_id = n.job_id
 		 CROSS JOIN LATERAL (

@@ -186,3 +186,17 @@ func TestStatusTree(t *testing.T) {
 	require.Regexp(t, `(?m)^`+id+`\s+three levels\s+running\s+3\s+11\s+1\s+5\s`, res.stdout)
 	require.NotRegexp(t, fmt.Sprintf(`(?m)^%d\s`, mapRun), res.stdout, "child runs are not listed")
 }
+
+// `worker status` shows a wait node waiting for a signal as waiting, and
+// says what it waits for.
+func TestStatusShowsAWaitingNode(t *testing.T) {
+	t.Parallel()
+	pool := flowtest.NewPool(t)
+	runID := startRun(t, pool, `{"name": "release", "nodes": [
+		{"id": "approve", "wait": {"timeout_ms": 86400000}},
+		{"id": "deploy", "kind": "noop", "deps": ["approve"]}]}`)
+	res := cli(t, "", db(pool, "status", strconv.FormatInt(runID, 10))...)
+	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
+	require.Regexp(t, `(?m)^nodes\s+2 \(pending 1, waiting 1; unfinished 2, failed 0\)$`, res.stdout)
+	require.Regexp(t, `(?m)^approve\s+flow\.wait\s+waiting\s+waits for a signal \(flow\.signal\)$`, res.stdout)
+}

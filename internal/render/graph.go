@@ -20,7 +20,7 @@ type Graph struct {
 // stateColors are the fill colours of node states, as on the run page.
 var stateColors = map[flow.NodeState]string{
 	"completed": "#2e9d57", "running": "#2f6fdb", "available": "#8aa4c8", "scheduled": "#8aa4c8",
-	"pending": "#c9ccd1", "retryable": "#e59a2c", "discarded": "#d1382f", "cancelled": "#6b6f76", "skipped": "#e8e1c8", "deleted": "#ffffff",
+	"pending": "#c9ccd1", "retryable": "#e59a2c", "discarded": "#d1382f", "cancelled": "#6b6f76", "skipped": "#e8e1c8", "waiting": "#f2c94c", "deleted": "#ffffff",
 }
 
 // darkState: white text reads better on these fills.

@@ -226,8 +226,12 @@ func (t *Tree) layoutRun(r *treeRun, level int, v View, budget int, lines *[]tre
 }
 
 // nodeDetail is what a node's line says after its state: the error of a
-// node that failed or is retrying, a finished node's output.
+// node that failed or is retrying, a finished node's output, what a waiting
+// node waits for.
 func nodeDetail(n *flow.TreeNode) string {
+	if n.State == "waiting" {
+		return "waits for a signal (flow.signal)"
+	}
 	if n.State == "skipped" {
 		return "skipped: " + cell(strings.TrimPrefix(strings.TrimPrefix(n.LastError, "htdag: "), "skipped: "), 0)
 	}

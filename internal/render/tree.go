@@ -133,8 +133,9 @@ func addCounts(dst, src map[string]int) {
 }
 
 // nodeStates orders the per-state counts as a node moves through them
-// ("deleted": River's cleaner removed the finished job).
-var nodeStates = []string{"pending", "scheduled", "available", "running", "retryable", "completed", "skipped", "cancelled", "discarded", "deleted"}
+// ("deleted": River's cleaner removed the finished job; "waiting": a wait
+// node waiting for a signal).
+var nodeStates = []string{"pending", "waiting", "scheduled", "available", "running", "retryable", "completed", "skipped", "cancelled", "discarded", "deleted"}
 
 // formatCounts prints node counts by state, "3 completed, 1 discarded", in
 // the order a node moves through the states.
@@ -193,7 +194,7 @@ func stateRank(n *flow.TreeNode) int {
 			return 4 // waiting for its child run, which is under way
 		}
 		return 6
-	case "available", "scheduled":
+	case "available", "scheduled", "waiting":
 		return 5
 	case "completed", "skipped":
 		return 7

@@ -1,6 +1,6 @@
 -- Three roles without login, to be granted to real users (90_grants.sql says
 -- what each may do):
---   flow_starter  may call flow.start, flow.cancel and flow.retry, for runs
+--   flow_starter  may call flow.start, flow.cancel, flow.retry and flow.signal, for runs
 --                 of roles it is a member of, with the kinds granted to them;
 --   flow_reader   may read the flow views (and flow.run), seeing the runs of
 --                 roles it is a member of, and call flow.tree;
@@ -32,6 +32,6 @@ EXCEPTION WHEN duplicate_object OR unique_violation THEN
     NULL;
 END
 $$;
-COMMENT ON ROLE flow_starter IS 'htdag: may call flow.start, flow.cancel and flow.retry for its own roles'' runs, nothing else.';
+COMMENT ON ROLE flow_starter IS 'htdag: may call flow.start, flow.cancel, flow.retry and flow.signal for its own roles'' runs, nothing else.';
 COMMENT ON ROLE flow_reader IS 'htdag: may read the flow views and flow.run, for its own roles'' runs, nothing else.';
 COMMENT ON ROLE flow_admin IS 'htdag: sees and controls every run, starts any kind, manages flow.kind_grant and flow.limits.';

@@ -8,6 +8,10 @@
 -- skipped or is cancelled: flow.rule_decision. A skipped node's job is
 -- completed with metadata flow_skipped (its reason) and no output.
 --
+-- A wait node (mode 'wait', job kind flow.wait) runs no work: once released
+-- it waits for flow.signal, parked by flow.park_waits (README "Signals and
+-- waits").
+--
 -- Edges are kept on both ends as arrays of job ids: the release trigger
 -- follows a completed node's children, and flow.check / flow.nodes read a
 -- node's parents, each by primary key.
@@ -26,7 +30,7 @@ CREATE TABLE flow.node (
     CONSTRAINT node_id_valid CHECK (node_id !~ '[^A-Za-z0-9_.:-]' AND length(node_id) BETWEEN 1 AND 128),
     CONSTRAINT node_waiting_in_range CHECK (waiting BETWEEN 0 AND cardinality(parents)),
     CONSTRAINT node_id_unique_in_run UNIQUE (run_id, node_id),
-    CONSTRAINT node_mode_valid CHECK (mode IN ('workflow', 'map')),
+    CONSTRAINT node_mode_valid CHECK (mode IN ('workflow', 'map', 'wait')),
     CONSTRAINT node_trigger_rule_valid CHECK (trigger_rule IN ('all_done', 'one_failed', 'none_failed')),
     CONSTRAINT node_condition_is_jsonpath CHECK (condition IS NULL OR condition::jsonpath IS NOT NULL),
     CONSTRAINT node_failed_parents_in_range CHECK (failed_parents BETWEEN 0 AND waiting),
@@ -42,4 +46,4 @@ COMMENT ON COLUMN flow.node.trigger_rule IS 'When the node runs: NULL for all_su
 COMMENT ON COLUMN flow.node.condition IS 'The node''s "if" as written: a JSON path predicate over its inputs, checked when its rule lets it run; false skips it.';
 COMMENT ON COLUMN flow.node.failed_parents IS 'Number of parents cancelled or discarded (counted in waiting too: they are not completed).';
 COMMENT ON COLUMN flow.node.skipped_parents IS 'Number of parents skipped (completed with metadata flow_skipped; not counted in waiting).';
-COMMENT ON COLUMN flow.node.mode IS 'NULL for a task; ''workflow'' or ''map'' for a node that runs as a child run when released instead of as a job.';
+COMMENT ON COLUMN flow.node.mode IS 'NULL for a task; ''workflow'' or ''map'' for a node that runs as a child run when released instead of as a job; ''wait'' for a node completed by flow.signal.';

@@ -3,7 +3,8 @@
 -- says it runs (by default: all its parents have completed), or be skipped
 -- (completed with flow_skipped) once its rule says it is; a sub-workflow, map
 -- or expanded node never becomes runnable (River has no worker for it; its child run is what
--- runs): flow.retry resumes those. The release trigger and flow.retry make
+-- runs): flow.retry resumes those. A parked wait node may be completed
+-- from pending (flow.signal does it). The release trigger and flow.retry make
 -- nodes runnable themselves (with flow.in_trigger set) and are not checked.
 CREATE OR REPLACE FUNCTION flow.guard_runnable() RETURNS trigger
 LANGUAGE plpgsql
@@ -34,6 +35,9 @@ BEGIN
                         v_node.waiting, v_node.failed_parents, v_node.skipped_parents
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'retry or complete its failed parents first; see flow.nodes for their states';
+    END IF;
+    IF v_node.mode = 'wait' AND NEW.state = 'completed' AND OLD.metadata ? 'flow_waiting_since' THEN
+        RETURN NEW; -- a parked wait node, signalled (flow.signal)
     END IF;
     SELECT id INTO v_child FROM flow.run WHERE parent_job_id = NEW.id;
     IF v_node.mode IS NOT NULL OR v_child IS NOT NULL THEN

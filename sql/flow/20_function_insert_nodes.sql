@@ -5,7 +5,9 @@
 -- queues that got runnable roots. Sub-workflow and map nodes get job kinds
 -- 'flow.workflow' / 'flow.map' and stay pending: they are started by
 -- flow.start_node, not worked by River. Returns the job ids of sub-workflow
--- nodes without parents, which the caller starts at once. A node spec may
+-- nodes without parents, which the caller starts at once. Wait nodes get
+-- kind 'flow.wait', their "wait" as args and one attempt; those without
+-- parents are parked at once (flow.park_waits). A node spec may
 -- carry "item" (set only by map runs, never accepted from users): it goes to
 -- the job's metadata as flow_item, read by flow.node_inputs.
 --
@@ -28,6 +30,7 @@ DECLARE
     v_order  text[];
     v_queues text[];
     v_roots  bigint[];
+    v_waits  bigint[];
 BEGIN
     SELECT 'flow_tree:' || r.root_run_id INTO v_tree FROM flow.run r WHERE r.id = p_run_id;
     -- Rows go in in spec order, so ascending job ids follow the spec (checked below).
@@ -37,16 +40,18 @@ BEGIN
                                               'over', x.e -> 'map', 'kind', x.e -> 'kind',
                                               'args', x.e -> 'args', 'workflow', x.e -> 'workflow'))
                     WHEN x.e ? 'workflow' THEN x.e -> 'workflow'
+                    WHEN x.e ? 'wait' THEN x.e -> 'wait'
                     ELSE coalesce(x.e -> 'args', '{}'::jsonb) END,
-               CASE WHEN x.e ? 'map' THEN 'flow.map' WHEN x.e ? 'workflow' THEN 'flow.workflow' ELSE x.e ->> 'kind' END,
-               coalesce((x.e ->> 'max_attempts')::smallint, (p_spec ->> 'max_attempts')::smallint, 25),
+               CASE WHEN x.e ? 'map' THEN 'flow.map' WHEN x.e ? 'workflow' THEN 'flow.workflow'
+                    WHEN x.e ? 'wait' THEN 'flow.wait' ELSE x.e ->> 'kind' END,
+               CASE WHEN x.e ? 'wait' THEN 1 ELSE coalesce((x.e ->> 'max_attempts')::smallint, (p_spec ->> 'max_attempts')::smallint, 25) END,
                jsonb_build_object('flow_run', p_run_id, 'flow_node', x.e ->> 'id')
                    || CASE WHEN x.e ? 'timeout_ms' THEN jsonb_build_object('flow_timeout_ms', (x.e ->> 'timeout_ms')::bigint)
                            ELSE '{}'::jsonb END
                    || CASE WHEN x.e ? 'item' THEN jsonb_build_object('flow_item', x.e -> 'item') ELSE '{}'::jsonb END,
                coalesce((x.e ->> 'priority')::smallint, (p_spec ->> 'priority')::smallint, 1),
                coalesce(x.e ->> 'queue', p_spec ->> 'queue', 'default'),
-               CASE WHEN x.has_parents OR x.e ? 'workflow' THEN 'pending'::public.river_job_state
+               CASE WHEN x.has_parents OR x.e ? 'workflow' OR x.e ? 'wait' THEN 'pending'::public.river_job_state
                     WHEN x.at > now() THEN 'scheduled'::public.river_job_state
                     ELSE 'available'::public.river_job_state END,
                coalesce(x.at, now()),
@@ -76,7 +81,7 @@ BEGIN
         INSERT INTO flow.node (job_id, run_id, node_id, parents, children, waiting, mode, trigger_rule, condition)
         SELECT n.job_id, p_run_id, n.node_id,
                coalesce(par.ids, '{}'), coalesce(chi.ids, '{}'), coalesce(cardinality(par.ids), 0),
-               CASE WHEN x.e ? 'map' THEN 'map' WHEN x.e ? 'workflow' THEN 'workflow' END,
+               CASE WHEN x.e ? 'map' THEN 'map' WHEN x.e ? 'workflow' THEN 'workflow' WHEN x.e ? 'wait' THEN 'wait' END,
                nullif(x.e ->> 'trigger', 'all_success'), x.e ->> 'if'
           FROM n
           JOIN jsonb_array_elements(p_spec -> 'nodes') WITH ORDINALITY AS x(e, i) ON x.i = n.i
@@ -84,9 +89,13 @@ BEGIN
           LEFT JOIN (SELECT parent, array_agg(child ORDER BY child) AS ids FROM e GROUP BY parent) chi ON chi.parent = n.job_id
         RETURNING job_id, mode, waiting
     )
-    SELECT array_agg(job_id ORDER BY job_id) FILTER (WHERE mode = 'workflow' AND waiting = 0)
-      INTO v_roots
+    SELECT array_agg(job_id ORDER BY job_id) FILTER (WHERE mode = 'workflow' AND waiting = 0),
+           array_agg(job_id ORDER BY job_id) FILTER (WHERE mode = 'wait' AND waiting = 0)
+      INTO v_roots, v_waits
       FROM ins;
+    IF v_waits IS NOT NULL THEN
+        PERFORM flow.park_waits(v_waits);
+    END IF;
 
     -- Wake River's producers for each queue that got runnable roots.
     PERFORM pg_notify('public.river_insert', json_build_object('queue', q)::text)

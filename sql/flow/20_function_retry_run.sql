@@ -68,7 +68,7 @@ BEGIN
            finalized_at = NULL,
            scheduled_at = now(),
            attempt = CASE WHEN j.state = 'discarded' THEN 0 ELSE j.attempt END,
-           metadata = j.metadata - 'cancel_attempted_at' - 'flow_skipped'
+           metadata = j.metadata - 'cancel_attempted_at' - 'flow_skipped' - 'flow_waiting_since'
       FROM flow.node n
      WHERE n.run_id = p_run_id AND j.id = n.job_id
        AND j.state IN ('discarded', 'cancelled');
@@ -139,7 +139,8 @@ BEGIN
     PERFORM set_config('flow.in_trigger', 'off', true);
 
     -- From here the release trigger does the accounting. Sub-workflow and
-    -- map nodes to run that never started start now; nodes to skip or cancel
+    -- map nodes to run that never started start now (wait nodes wait
+    -- again, with a fresh timeout); nodes to skip or cancel
     -- are, and their children decide in turn; nodes whose child run completed
     -- (after they were cancelled) take its output.
     IF v_special IS NOT NULL THEN

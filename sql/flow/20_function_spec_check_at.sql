@@ -41,7 +41,7 @@ DECLARE
                              ELSE ARRAY['name', 'input', 'nodes', 'key', 'queue', 'priority', 'max_attempts', 'at', 'output',
                                         'max_depth', 'max_tree_nodes'] END;
     v_node_keys CONSTANT text[] := ARRAY['id', 'kind', 'args', 'deps', 'queue', 'priority', 'max_attempts', 'at',
-                                         'timeout_ms', 'workflow', 'map', 'trigger', 'if'];
+                                         'timeout_ms', 'workflow', 'map', 'trigger', 'if', 'wait'];
     v_if      record;
     v_sub     record;
     v_nested  record;
@@ -132,6 +132,21 @@ BEGIN
                        to_json(x.e ->> 'id'),
                        (SELECT to_json(k) FROM jsonb_object_keys(x.e) k WHERE k <> ALL (v_node_keys) ORDER BY k LIMIT 1),
                        array_to_string(v_node_keys, ', '))
+            WHEN x.e ? 'wait' AND jsonb_typeof(x.e -> 'wait') <> 'object' THEN
+                format('node %s: "wait" must be an object, such as {} or {"timeout_ms": 86400000, "default": {"approved": false}}', to_json(x.e ->> 'id'))
+            WHEN x.e ? 'wait' AND x.e ?| ARRAY['kind', 'workflow', 'map', 'args', 'max_attempts', 'timeout_ms', 'at'] THEN
+                format('node %s: a wait node takes no %s (it runs no work: flow.signal completes it; its timeout is "wait": {"timeout_ms": ...})',
+                       to_json(x.e ->> 'id'),
+                       (SELECT to_json(k) FROM jsonb_object_keys(x.e) k
+                         WHERE k = ANY (ARRAY['kind', 'workflow', 'map', 'args', 'max_attempts', 'timeout_ms', 'at']) ORDER BY k LIMIT 1))
+            WHEN x.e ? 'wait' AND EXISTS (SELECT 1 FROM jsonb_object_keys(x.e -> 'wait') k WHERE k NOT IN ('timeout_ms', 'default')) THEN
+                format('node %s: "wait" has unknown key %s (allowed: timeout_ms, default)', to_json(x.e ->> 'id'),
+                       (SELECT to_json(k) FROM jsonb_object_keys(x.e -> 'wait') k WHERE k NOT IN ('timeout_ms', 'default') ORDER BY k LIMIT 1))
+            WHEN (x.e -> 'wait') ? 'timeout_ms' AND ((x.e -> 'wait' ->> 'timeout_ms') !~ '^[0-9]{1,12}$'
+                                                    OR (x.e -> 'wait' ->> 'timeout_ms')::bigint NOT BETWEEN 1 AND 315360000000) THEN
+                format('node %s: "wait": "timeout_ms" must be an integer from 1 to 315360000000 (ten years)', to_json(x.e ->> 'id'))
+            WHEN (x.e -> 'wait') ? 'default' AND NOT (x.e -> 'wait') ? 'timeout_ms' THEN
+                format('node %s: "wait" has a "default" but no "timeout_ms": the default is the output when the wait times out', to_json(x.e ->> 'id'))
             WHEN x.e ? 'workflow' AND x.e ? 'kind' THEN
                 format('node %s has both "kind" and "workflow": a node is either a task or a sub-workflow', to_json(x.e ->> 'id'))
             WHEN x.e ? 'workflow' AND jsonb_typeof(x.e -> 'workflow') <> 'object' THEN
@@ -147,12 +162,12 @@ BEGIN
                 format('node %s: a map node takes no "at" (its elements start when it is released)', to_json(x.e ->> 'id'))
             WHEN x.e ? 'workflow' AND x.e ? 'map' AND (x.e -> 'workflow') ? 'input' THEN
                 format('node %s: a mapped workflow gets each element as its input; remove its "input"', to_json(x.e ->> 'id'))
-            WHEN NOT x.e ? 'workflow' AND (jsonb_typeof(x.e -> 'kind') IS DISTINCT FROM 'string' OR x.e ->> 'kind' = '') THEN
-                format('node %s has no "kind" (a non-empty string) and no "workflow"', to_json(x.e ->> 'id'))
+            WHEN NOT x.e ? 'workflow' AND NOT x.e ? 'wait' AND (jsonb_typeof(x.e -> 'kind') IS DISTINCT FROM 'string' OR x.e ->> 'kind' = '') THEN
+                format('node %s has no "kind" (a non-empty string), no "workflow" and no "wait"', to_json(x.e ->> 'id'))
             WHEN length(x.e ->> 'kind') > 127 THEN
                 format('node %s has a "kind" longer than 127 characters', to_json(x.e ->> 'id'))
-            WHEN x.e ->> 'kind' IN ('flow.workflow', 'flow.map', 'flow.start') THEN
-                format('node %s: kind %s is htdag''s own (sub-workflow, map and River-door jobs), not a node''s', to_json(x.e ->> 'id'), to_json(x.e ->> 'kind'))
+            WHEN x.e ->> 'kind' IN ('flow.workflow', 'flow.map', 'flow.start', 'flow.wait') THEN
+                format('node %s: kind %s is htdag''s own (sub-workflow, map, wait and River-door jobs), not a node''s', to_json(x.e ->> 'id'), to_json(x.e ->> 'kind'))
             WHEN x.e ? 'args' AND jsonb_typeof(x.e -> 'args') <> 'object' THEN
                 format('node %s: "args" must be a JSON object, not %s', to_json(x.e ->> 'id'), jsonb_typeof(x.e -> 'args'))
             WHEN x.e ? 'map' AND jsonb_typeof(x.e -> 'map') IS DISTINCT FROM 'string' THEN

@@ -1,7 +1,8 @@
 -- flow.check(run_id): what is wrong with one run (any state), or with NULL
 -- with every unfinished run; no rows when all is well. It compares the
 -- counters the trigger keeps with the jobs themselves, and looks for runs that
--- can never finish: nothing runnable, lost releases, nodes waiting for child
+-- can never finish: nothing runnable (a wait node waiting for a signal can
+-- finish), lost releases, nodes waiting for child
 -- runs that already finished, orphaned child runs, nodes runnable before
 -- their parents completed. And the fleet: nodes running on a worker that is
 -- not alive (lost or dead: a rescue is due), nodes waiting in a queue, or
@@ -31,6 +32,7 @@ AS $$
     ), nodes AS (
         SELECT n.run_id, n.node_id, n.job_id, n.waiting, n.failed_parents, n.skipped_parents, n.trigger_rule,
                n.parents, n.mode, j.state::text AS state,
+               j.state IN ('pending', 'scheduled') AND j.metadata ? 'flow_waiting_since' AS signal_wait,
                j.queue, j.kind, j.scheduled_at, j.attempted_by[array_upper(j.attempted_by, 1)] AS client_id,
                c.id AS child_id, c.state AS child_state,
                p.unfinished AS parents_unfinished, p.failed AS parents_failed, p.skipped AS parents_skipped,
@@ -49,9 +51,9 @@ AS $$
         SELECT runs.id,
                count(*) FILTER (WHERE nodes.state IS NULL OR nodes.state NOT IN ('completed', 'cancelled', 'discarded'))::integer AS unfinished,
                count(*) FILTER (WHERE nodes.state IN ('cancelled', 'discarded'))::integer AS failed,
-               count(*) FILTER (WHERE nodes.state IN ('available', 'scheduled', 'running', 'retryable')
+               count(*) FILTER (WHERE nodes.state IN ('available', 'scheduled', 'running', 'retryable') OR nodes.signal_wait
                                    OR (nodes.state = 'pending' AND nodes.child_state IN ('pending', 'running')))::integer AS runnable,
-               count(*) FILTER (WHERE nodes.state IN ('available', 'running', 'retryable')
+               count(*) FILTER (WHERE nodes.state IN ('available', 'running', 'retryable') OR nodes.signal_wait
                                    OR (nodes.state = 'pending' AND nodes.child_state IN ('pending', 'running')))::integer AS active,
                min(nodes.scheduled_at) FILTER (WHERE nodes.state = 'scheduled') AS next_at,
                bool_or(nodes.state IS NULL) AS deleted
@@ -99,7 +101,7 @@ AS $$
                 ELSE format('a %s node whose parents completed, but its child run never started', n.mode) END,
            'stuck'
       FROM nodes n
-     WHERE n.state = 'pending' AND n.decision IS NOT NULL AND n.child_id IS NULL
+     WHERE n.state = 'pending' AND n.decision IS NOT NULL AND n.child_id IS NULL AND NOT n.signal_wait
     UNION ALL
     SELECT n.run_id, n.node_id, format('pending, waiting for its child run %s, which is already %s', n.child_id, n.child_state),
            'stuck'

@@ -3,6 +3,7 @@
 -- path is the node's place from the top: "sub/m/7" is node "7" of the child
 -- run of node "m" of the child run of node "sub". Empty for a run the caller
 -- may not see (flow.can_see: an admin, or a member of the run's owner).
+-- state is as in flow.nodes (skipped, waiting, deleted besides River's).
 CREATE OR REPLACE FUNCTION flow.tree(p_run_id bigint)
 RETURNS TABLE (run_id bigint, depth integer, run_state text, path text, node_id text, job_id bigint, kind text,
                state text, attempt smallint, child_run_id bigint, last_error text, output jsonb)
@@ -25,7 +26,9 @@ AS $$
           JOIN flow.node pn ON pn.job_id = c.parent_job_id
     )
     SELECT runs.id, runs.depth, runs.state, runs.prefix || n.node_id, n.node_id, n.job_id, j.kind,
-           CASE WHEN j.state = 'completed' AND j.metadata ? 'flow_skipped' THEN 'skipped' ELSE coalesce(j.state::text, 'deleted') END,
+           CASE WHEN j.state = 'completed' AND j.metadata ? 'flow_skipped' THEN 'skipped'
+                WHEN j.state IN ('pending', 'scheduled') AND j.metadata ? 'flow_waiting_since' THEN 'waiting'
+                ELSE coalesce(j.state::text, 'deleted') END,
            j.attempt, ch.id,
            coalesce(j.metadata ->> 'flow_skipped', j.errors[array_upper(j.errors, 1)] ->> 'error'), j.metadata -> 'output'
       FROM runs

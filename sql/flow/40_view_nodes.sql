@@ -1,5 +1,6 @@
 -- One row per node, for psql users: its job's kind, state ('deleted' once the
--- job is gone, 'skipped' for a completed job with flow_skipped), attempts, queue, parents as node ids, waiting count, last
+-- job is gone, 'skipped' for a completed job with flow_skipped, 'waiting' for
+-- a wait node waiting for flow.signal), attempts, queue, parents as node ids, waiting count, last
 -- error, args, output and times, and the child run a sub-workflow, map or
 -- expanded node runs as, its trigger rule and "if", and why it was skipped.
 -- Each caller sees the nodes of runs of the roles it
@@ -10,6 +11,7 @@ SELECT n.run_id,
        n.job_id,
        j.kind,
        CASE WHEN j.state = 'completed' AND j.metadata ? 'flow_skipped' THEN 'skipped'
+            WHEN j.state IN ('pending', 'scheduled') AND j.metadata ? 'flow_waiting_since' THEN 'waiting'
             ELSE coalesce(j.state::text, 'deleted') END AS state,
        j.attempt,
        j.max_attempts,
@@ -31,4 +33,4 @@ SELECT n.run_id,
   JOIN flow.run r ON r.id = n.run_id
   LEFT JOIN public.river_job j ON j.id = n.job_id
  WHERE (SELECT flow.member_of(flow.caller())) IS NULL OR r.owner = ANY (coalesce((SELECT flow.member_of(flow.caller())), '{}'::name[]));
-COMMENT ON VIEW flow.nodes IS 'One row per node: its River job''s kind, state (skipped: completed with flow_skipped), attempts, parents (node ids), last error, output, the child run it runs as (sub-workflow, map or expanded node), its trigger rule, "if" and why it was skipped.';
+COMMENT ON VIEW flow.nodes IS 'One row per node: its River job''s kind, state (skipped: completed with flow_skipped; waiting: a wait node waiting for flow.signal), attempts, parents (node ids), last error, output, the child run it runs as (sub-workflow, map or expanded node), its trigger rule, "if" and why it was skipped.';

@@ -1,6 +1,6 @@
 -- Who may do what. Nothing in the schema is callable or readable by everyone;
 -- the roles of 01_roles.sql get exactly this:
---   flow_starter: flow.start, flow.cancel and flow.retry, which run as their
+--   flow_starter: flow.start, flow.cancel, flow.retry and flow.signal, which run as their
 --                 owner (SECURITY DEFINER, fixed search_path and flow.*
 --                 settings) and check who calls, so a starter needs no right
 --                 on river_job or the tables; the same for its roles'
@@ -13,6 +13,9 @@
 --                 own helpers too, as a view calls its functions with its
 --                 reader's rights;
 --   flow_admin:   both, and flow.kind_grant and flow.limits.
+-- flow.signal is granted on its own too: a role with USAGE on the schema and
+-- EXECUTE on it alone (an approver, say) may signal its roles' runs' wait
+-- nodes and do nothing else (README "Signals and waits").
 -- Every migration that creates a function ends with this file (the generator,
 -- internal/sqlsnap, appends it), so a new function is never left callable by
 -- PUBLIC.
@@ -21,6 +24,7 @@ REVOKE ALL ON ALL TABLES IN SCHEMA flow FROM PUBLIC;
 
 GRANT USAGE ON SCHEMA flow TO flow_starter, flow_reader, flow_admin;
 GRANT EXECUTE ON FUNCTION flow.start(jsonb, integer, name), flow.cancel(bigint), flow.retry(bigint) TO flow_starter;
+GRANT EXECUTE ON FUNCTION flow.signal(bigint, text, jsonb) TO flow_starter;
 GRANT EXECUTE ON FUNCTION flow.schedule_create(text, jsonb, text, interval, text, text, text, boolean, timestamptz, name, boolean),
                           flow.schedule_pause(text, name), flow.schedule_resume(text, timestamptz, name),
                           flow.schedule_delete(text, name) TO flow_starter;

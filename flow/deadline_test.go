@@ -284,3 +284,21 @@ func TestRunDeadlineBadInput(t *testing.T) {
 	_, err = flow.New("x").Timeout(time.Microsecond).Spec()
 	require.ErrorContains(t, err, "must be at least 1ms")
 }
+
+// An expansion's spec may carry its own deadline, as a sub-workflow's does.
+func TestExpansionDeadline(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	startRiver(t, b.pool, newTestWorkers())
+
+	runID := b.startSQL(t, `{"nodes": [{"id": "x", "kind": "expand_json", "args": {"spec":
+		{"timeout_ms": 1000, "nodes": [{"id": "s", "kind": "sleep", "args": {"ms": 60000}}]}}}]}`)
+	run := b.runEnded(t, runID)
+	require.Equal(t, flow.RunStateFailed, run.State)
+	children := b.childRuns(t, runID)
+	require.Len(t, children, 1)
+	reason := fmt.Sprintf("run %d passed its deadline (timeout_ms 1000) and was cancelled", children[0].ID)
+	require.Equal(t, reason, children[0].CancelReason)
+	require.Equal(t, "htdag: sub-"+reason, b.nodes(t, runID)["x"].LastError)
+	flowtest.RequireInvariants(b.ctx, t, b.pool, runID)
+}

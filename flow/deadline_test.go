@@ -302,3 +302,27 @@ func TestExpansionDeadline(t *testing.T) {
 	require.Equal(t, "htdag: sub-"+reason, b.nodes(t, runID)["x"].LastError)
 	flowtest.RequireInvariants(b.ctx, t, b.pool, runID)
 }
+
+// A flow.run_deadline job that flow.start did not insert for the run it
+// names (any River client may insert one) does nothing.
+func TestForgedDeadlineJobDoesNothing(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	startRiver(t, b.pool, newTestWorkers())
+	runID := b.startSQL(t, `{"timeout_ms": 3600000, "nodes": [{"id": "a", "kind": "sleep", "args": {"ms": 60000}}]}`)
+
+	res, err := insertOnlyRiver(t, b.pool).Insert(b.ctx, flow.DeadlineArgs{RunID: runID}, nil)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		var state string
+		require.NoError(t, b.pool.QueryRow(b.ctx, "SELECT state::text FROM river_job WHERE id = $1", res.Job.ID).Scan(&state))
+		return state == "completed"
+	}, deadlineWait, 20*time.Millisecond, "the forged job was never worked")
+	run := b.getRun(t, runID)
+	require.False(t, run.State.Finished(), "the run goes on")
+	require.Empty(t, run.CancelReason)
+
+	_, err = b.flow.Cancel(b.ctx, runID)
+	require.NoError(t, err)
+	b.runEnded(t, runID)
+}

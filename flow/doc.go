@@ -27,6 +27,10 @@
 //     with a [DirectSession] shared by River's LISTEN ([NewDriver]) and that
 //     lock, a process holds one direct connection, and its pool may go
 //     through a transaction-mode pooler such as PgBouncer.
+//   - [Workflow.Timeout] ([Spec].TimeoutMS) gives a run a deadline: a
+//     flow.run_deadline job scheduled at it, worked by [DeadlineWorker]
+//     (which [RiverConfig] installs), cancels the run's tree, saying why
+//     ([Run].CancelReason).
 //   - [Client.CreateSchedule] starts a spec on a cron expression or an
 //     interval ([Schedule]); every [Fleet] member fires due ticks, each
 //     exactly once.

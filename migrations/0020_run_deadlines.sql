@@ -664,11 +664,16 @@ BEGIN
               INTO v_notes, v_fjobs, v_fstates, v_fouts, v_fruns, v_deadlines
               FROM upd
              WHERE unfinished = 0 AND dfinal < 0;
-            -- A finished run's deadline job has nothing left to do (one
-            -- already running, the deadline's own, is left to finish).
+            -- A finished run's deadline job has nothing left to do. One
+            -- already running (the deadline's own) is left to finish, and
+            -- so is one that River's scheduler or a fetch holds right now:
+            -- never waited for, it will find the run finished.
             IF v_deadlines IS NOT NULL THEN
                 DELETE FROM public.river_job
-                 WHERE id = ANY (v_deadlines) AND kind = 'flow.run_deadline' AND state IN ('scheduled', 'available');
+                 WHERE id IN (SELECT j.id FROM public.river_job j
+                               WHERE j.id = ANY (v_deadlines) AND j.kind = 'flow.run_deadline'
+                                 AND j.state IN ('scheduled', 'available')
+                                 FOR UPDATE SKIP LOCKED);
             END IF;
         END IF;
         -- A finished run is announced on flow_run_finished: {"run_id": N, "state": "..."}.

@@ -164,6 +164,18 @@ func TestChildRunDeadlineFailsItsNode(t *testing.T) {
 	require.Equal(t, "completed", nodes["cleanup"].State, "all_done runs after the child run's deadline")
 	require.Equal(t, "cancelled", nodes["next"].State)
 	flowtest.RequireInvariants(b.ctx, t, b.pool, runID)
+
+	// Retrying the top run resumes the child run with a fresh deadline of
+	// its own, which cancels it again.
+	_, err = b.flow.Retry(b.ctx, runID)
+	require.NoError(t, err)
+	resumed := b.getRun(t, child.ID)
+	require.False(t, resumed.State.Finished())
+	require.Empty(t, resumed.CancelReason)
+	require.True(t, resumed.DeadlineAt.After(*child.DeadlineAt))
+	require.Equal(t, flow.RunStateFailed, b.runEnded(t, runID).State)
+	require.Equal(t, reason, b.getRun(t, child.ID).CancelReason)
+	flowtest.RequireInvariants(b.ctx, t, b.pool, runID)
 }
 
 // Each child run of a mapped workflow has the workflow's deadline.

@@ -271,6 +271,22 @@ func TestRunFinishingFirstDropsItsDeadline(t *testing.T) {
 	require.False(t, did, "a finished run is left alone")
 	require.Equal(t, flow.RunStateCompleted, b.getRun(t, runID).State)
 	flowtest.RequireInvariants(b.ctx, t, b.pool, runID)
+
+	// A run cancelled early loses its deadline job too; retried, it gets a
+	// new one, on its spec's queue still.
+	other := b.startSQL(t, `{"timeout_ms": 3600000, "queue": "elsewhere", "nodes": [{"id": "a", "kind": "noop"}]}`)
+	_, err := b.flow.Cancel(b.ctx, other)
+	require.NoError(t, err)
+	require.NoError(t, b.pool.QueryRow(b.ctx, `
+		SELECT count(*) FROM flow.run r JOIN river_job j ON j.id = r.deadline_job_id WHERE r.id = $1`, other).Scan(&left))
+	require.Zero(t, left)
+	_, err = b.flow.Retry(b.ctx, other)
+	require.NoError(t, err)
+	require.NoError(t, b.pool.QueryRow(b.ctx, `
+		SELECT j.queue, j.state::text FROM flow.run r JOIN river_job j ON j.id = r.deadline_job_id WHERE r.id = $1`,
+		other).Scan(&queue, &state))
+	require.Equal(t, "elsewhere", queue)
+	require.Equal(t, "scheduled", state)
 }
 
 // A "timeout_ms" that is not a positive integer is refused, naming it, and

@@ -536,7 +536,7 @@ func TestStarterCannotCallInternals(t *testing.T) {
 		`SELECT flow.delete_finished_runs('0')`,
 		`SELECT flow.cancel_at_deadline(1, 1)`,
 		`SELECT flow.cancel_tree(1, 'x')`,
-		`SELECT flow.arm_deadline(1, NULL)`,
+		`SELECT flow.arm_deadline(1)`,
 		`SELECT * FROM flow.runs`,
 		`SELECT * FROM river_job`,
 		`UPDATE flow.node SET waiting = 0`,

@@ -138,7 +138,7 @@ BEGIN
      WHERE r.id = p_run_id;
 
     -- A run with a deadline gets its whole budget again, from now.
-    PERFORM flow.arm_deadline(r.id, NULL) FROM flow.run r WHERE r.id = p_run_id AND r.timeout_ms IS NOT NULL;
+    PERFORM flow.arm_deadline(r.id) FROM flow.run r WHERE r.id = p_run_id AND r.timeout_ms IS NOT NULL;
 
     PERFORM set_config('flow.in_trigger', 'off', true);
 

@@ -136,9 +136,10 @@ BEGIN
         END IF;
     END IF;
 
-    INSERT INTO flow.run (name, input, node_count, unfinished, key, output_node, max_depth, max_tree_nodes, owner, timeout_ms)
+    INSERT INTO flow.run (name, input, node_count, unfinished, key, output_node, max_depth, max_tree_nodes, owner, timeout_ms,
+                          deadline_queue)
     VALUES (coalesce(spec ->> 'name', ''), spec -> 'input', v_n, v_n, spec ->> 'key', spec ->> 'output', v_max_depth, v_max_tree, v_owner,
-            (spec ->> 'timeout_ms')::integer)
+            (spec ->> 'timeout_ms')::integer, CASE WHEN spec ? 'timeout_ms' THEN coalesce(spec ->> 'queue', 'default') END)
     ON CONFLICT (owner, key) WHERE state IN ('pending', 'running') DO NOTHING
     RETURNING id INTO v_run_id;
     IF v_run_id IS NULL THEN
@@ -149,7 +150,7 @@ BEGIN
 
     -- A deadline: its job is scheduled now (README "Run deadlines").
     IF spec ? 'timeout_ms' THEN
-        PERFORM flow.arm_deadline(v_run_id, spec ->> 'queue');
+        PERFORM flow.arm_deadline(v_run_id);
     END IF;
     v_roots := flow.insert_nodes(v_run_id, spec, v_check.ids, v_check.edge_parent, v_check.edge_child);
     IF v_roots IS NOT NULL THEN

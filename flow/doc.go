@@ -30,6 +30,10 @@
 //   - [Workflow.AddWait] adds a wait node, which waits (no worker, no
 //     polling) until [Client.Signal] completes it with a payload, or its
 //     timeout fails it or completes it with a default.
+//   - [Workflow.Timeout] ([Spec].TimeoutMS) gives a run a deadline: a
+//     flow.run_deadline job scheduled at it, worked by [DeadlineWorker]
+//     (which [RiverConfig] installs), cancels the run's tree, saying why
+//     ([Run].CancelReason).
 //   - [Client.CreateSchedule] starts a spec on a cron expression or an
 //     interval ([Schedule]); every [Fleet] member fires due ticks, each
 //     exactly once.

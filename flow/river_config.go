@@ -29,8 +29,10 @@ const (
 // "default" queue with [DefaultMaxWorkers], htdag's fetch settings
 // ([DefaultFetchCooldown], [DefaultFetchPollInterval]), the flow
 // [Middleware] installed, and workers with flow's own kinds added: the
-// [StartWorker] for flow.start jobs and the [WaitWorker] for wait nodes'
-// timeouts (each kept if workers already has a worker for its kind). A nil workers is a new river.Workers holding only those.
+// [StartWorker] for flow.start jobs, the [WaitWorker] for wait nodes'
+// timeouts and the [DeadlineWorker] for runs' deadlines (each kept if
+// workers already has a worker for its kind). A nil workers is a new
+// river.Workers holding only those.
 //
 // It also sets what a fleet needs: a unique client ID (the fleet knows a
 // running job's worker by it; see [JoinFleet]), River's job timeout off with
@@ -43,8 +45,9 @@ const (
 // river.NewClient.
 //
 // Building a river.Config by hand instead, install [NewMiddleware]'s
-// middleware and add river.AddWorker(workers, &flow.StartWorker{}) and
-// river.AddWorker(workers, &flow.WaitWorker{}) yourself.
+// middleware and add river.AddWorker(workers, &flow.StartWorker{}),
+// river.AddWorker(workers, &flow.WaitWorker{}) and
+// river.AddWorker(workers, flow.NewDeadlineWorker(pool)) yourself.
 func RiverConfig(pool *pgxpool.Pool, workers *river.Workers) *river.Config {
 	if workers == nil {
 		workers = river.NewWorkers()
@@ -53,6 +56,7 @@ func RiverConfig(pool *pgxpool.Pool, workers *river.Workers) *river.Config {
 	// caller's own choice, kept.
 	_ = river.AddWorkerSafely(workers, &StartWorker{})
 	_ = river.AddWorkerSafely(workers, &WaitWorker{})
+	_ = river.AddWorkerSafely(workers, NewDeadlineWorker(pool))
 	mw := NewMiddleware(pool)
 	mw.JobTimeout = DefaultJobTimeout
 	config := &river.Config{

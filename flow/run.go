@@ -24,8 +24,8 @@ const (
 	// RunStateFailed: some node was discarded or cancelled, and nothing
 	// more can run.
 	RunStateFailed RunState = "failed"
-	// RunStateCancelled: the run was cancelled (flow.cancel) and nothing
-	// runs any more.
+	// RunStateCancelled: the run was cancelled (flow.cancel, or its
+	// deadline: see [Run].CancelReason) and nothing runs any more.
 	RunStateCancelled RunState = "cancelled"
 )
 
@@ -77,6 +77,15 @@ type Run struct {
 	// Owner is the role that started the run (its top run's, for a child
 	// run): who may see, cancel and retry it.
 	Owner string
+	// TimeoutMS is the spec's "timeout_ms" (0: the run has no deadline).
+	TimeoutMS int64
+	// DeadlineAt is when the run is cancelled if it has not finished: its
+	// start (or last retry) plus TimeoutMS. Nil without a deadline.
+	DeadlineAt *time.Time
+	// CancelReason says why a cancelled run was cancelled: "run N was
+	// cancelled" (Cancel of run N, this one or one above it) or "run N
+	// passed its deadline (timeout_ms T) and was cancelled". "" otherwise.
+	CancelReason string
 }
 
 // ErrRunNotFound is returned for a run id that does not exist.
@@ -88,14 +97,15 @@ var ErrRunNotFound = errors.New("run not found")
 const runColumns = `id, name, state, CASE WHEN input_from_parent THEN flow.run_input(id) ELSE input END, output,
 	node_count, unfinished, failed, created_at, started_at, finished_at, cancelled_at,
 	parent_run_id, parent_job_id, (SELECT n.node_id FROM flow.node n WHERE n.job_id = parent_job_id), coalesce(root_run_id, id), depth,
-	owner`
+	owner, coalesce(timeout_ms, 0), deadline_at, coalesce(cancel_reason, '')`
 
 func scanRun(row pgx.Row) (*Run, error) {
 	var r Run
 	var state string
 	if err := row.Scan(&r.ID, &r.Name, &state, &r.Input, &r.Output, &r.NodeCount, &r.Unfinished, &r.Failed,
 		&r.CreatedAt, &r.StartedAt, &r.FinishedAt, &r.CancelledAt,
-		&r.ParentRunID, &r.ParentJobID, &r.ParentNodeID, &r.TopRunID, &r.Depth, &r.Owner); err != nil {
+		&r.ParentRunID, &r.ParentJobID, &r.ParentNodeID, &r.TopRunID, &r.Depth, &r.Owner,
+		&r.TimeoutMS, &r.DeadlineAt, &r.CancelReason); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, ErrRunNotFound
 		}

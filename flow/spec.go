@@ -39,6 +39,13 @@ type Spec struct {
 	// MaxTreeNodes bounds the nodes of a top run's whole tree, child runs
 	// and expansions included (default 1,000,000). Top-level specs only.
 	MaxTreeNodes int `json:"max_tree_nodes,omitempty"`
+	// TimeoutMS is the run's deadline, in milliseconds from its start
+	// (default 0: none): past it the run and every run below it are
+	// cancelled, with a reason that says so (README "Run deadlines"). On a
+	// sub-workflow's spec it bounds that child run (each child run, for a
+	// mapped workflow); a child run's own deadline cancels only it, and its
+	// node fails. flow.Retry gives a retried run its whole budget again.
+	TimeoutMS int64 `json:"timeout_ms,omitempty"`
 }
 
 // NodeSpec is one node of a [Spec].
@@ -187,6 +194,20 @@ func (w *Workflow) Output(n *Node) *Workflow {
 // Key sets the run's idempotency key (see [Spec].Key).
 func (w *Workflow) Key(key string) *Workflow {
 	w.spec.Key = key
+	return w
+}
+
+// Timeout gives the run a deadline d after its start (default: none): past
+// it the run and its child runs are cancelled, with a reason naming the
+// deadline (see [Spec].TimeoutMS). Nested with [Workflow.AddWorkflow], it is
+// the child run's own deadline. d must be at least a millisecond, counted
+// in whole milliseconds.
+func (w *Workflow) Timeout(d time.Duration) *Workflow {
+	if d < time.Millisecond {
+		w.fail(fmt.Errorf("run timeout %s: must be at least 1ms", d))
+		return w
+	}
+	w.spec.TimeoutMS = d.Milliseconds()
 	return w
 }
 

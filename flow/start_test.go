@@ -274,7 +274,7 @@ func TestStartRejectsInvalidSpec(t *testing.T) {
 		{
 			name:    "UnknownTopLevelKey",
 			spec:    `{"nodes": [{"id": "a", "kind": "noop"}], "timeout": 5}`,
-			problem: `unknown key "timeout" (allowed: name, input, nodes, key, queue, priority, max_attempts, at, output, max_depth, max_tree_nodes)`,
+			problem: `unknown key "timeout" (allowed: name, input, nodes, key, queue, priority, max_attempts, at, output, max_depth, max_tree_nodes, timeout_ms)`,
 		},
 		{
 			name:    "NameTooLong",

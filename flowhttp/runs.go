@@ -140,6 +140,11 @@ type graphRun struct {
 	TopRunID    int64         `json:"top_run_id"`
 	Depth       int           `json:"depth"`
 	Finished    bool          `json:"finished"`
+	// TimeoutMS and DeadlineAt: the run's deadline, when it has one.
+	TimeoutMS  int64      `json:"timeout_ms,omitempty"`
+	DeadlineAt *time.Time `json:"deadline_at,omitempty"`
+	// CancelReason says why a cancelled run was cancelled.
+	CancelReason string `json:"cancel_reason,omitempty"`
 }
 
 type graphNode struct {
@@ -169,7 +174,7 @@ func (s *Server) runGraph(r *http.Request, id int64) (*runGraph, error) {
 		ID: run.ID, Name: run.Name, State: run.State, Nodes: run.NodeCount, Unfinished: run.Unfinished, Failed: run.Failed,
 		CreatedAt: run.CreatedAt, StartedAt: run.StartedAt, FinishedAt: run.FinishedAt,
 		ParentRunID: run.ParentRunID, ParentNode: run.ParentNodeID, TopRunID: run.TopRunID, Depth: run.Depth,
-		Finished: run.State.Finished(),
+		Finished: run.State.Finished(), TimeoutMS: run.TimeoutMS, DeadlineAt: run.DeadlineAt, CancelReason: run.CancelReason,
 	}, Nodes: make([]graphNode, 0, len(nodes))}
 	if run.StartedAt != nil {
 		g.Run.DurationMS = millis(*run.StartedAt, run.FinishedAt, now)

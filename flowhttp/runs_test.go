@@ -123,3 +123,30 @@ func indexOf(s, sub string) int {
 	}
 	return -1
 }
+
+// /runs/{id}.json shows a run's deadline and why it was cancelled (the run
+// page's summary prints both).
+func TestRunGraphDeadlineAndCancelReason(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	var runID int64
+	require.NoError(t, b.pool.QueryRow(b.ctx, "SELECT flow.start($1::jsonb)",
+		`{"timeout_ms": 3600000, "nodes": [{"id": "a", "kind": "noop", "deps": ["b"]}, {"id": "b", "kind": "sleep", "args": {"ms": 60000}}]}`).
+		Scan(&runID))
+	_, err := b.flow.Cancel(b.ctx, runID)
+	require.NoError(t, err)
+
+	code, body := b.get(t, fmt.Sprintf("/runs/%d.json", runID))
+	require.Equal(t, http.StatusOK, code, body)
+	var g struct {
+		Run struct {
+			TimeoutMS    int64   `json:"timeout_ms"`
+			DeadlineAt   *string `json:"deadline_at"`
+			CancelReason string  `json:"cancel_reason"`
+		} `json:"run"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &g))
+	require.Equal(t, int64(3600000), g.Run.TimeoutMS)
+	require.NotNil(t, g.Run.DeadlineAt)
+	require.Equal(t, fmt.Sprintf("run %d was cancelled", runID), g.Run.CancelReason)
+}

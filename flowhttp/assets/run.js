@@ -145,6 +145,15 @@
     st.textContent = r.state;
     s.append(" ", st, " " + r.nodes + " nodes, " + r.unfinished + " unfinished, " + r.failed + " failed" +
       (r.duration_ms != null ? ", " + fmtMS(r.duration_ms) : ""));
+    if (r.timeout_ms) {
+      s.append(" · deadline " + new Date(r.deadline_at).toLocaleString() + " (timeout_ms " + r.timeout_ms + ")");
+    }
+    if (r.cancel_reason) {
+      const c = document.createElement("span");
+      c.id = "run-cancel-reason";
+      c.textContent = r.cancel_reason;
+      s.append(" · ", c);
+    }
     if (r.parent_run_id != null) {
       const a = document.createElement("a");
       a.href = "/runs/" + r.parent_run_id;

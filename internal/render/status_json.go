@@ -47,6 +47,11 @@ type RunDoc struct {
 	ParentNode  *string `json:"parent_node"` // the parent node's id (status only; null in runs)
 	TopRunID    int64   `json:"top_run_id"`
 	Depth       int     `json:"depth"`
+	// TimeoutMS and DeadlineAt: the run's deadline (spec "timeout_ms"),
+	// absent when it has none; CancelReason why a cancelled run was.
+	TimeoutMS    int64      `json:"timeout_ms,omitempty"`
+	DeadlineAt   *time.Time `json:"deadline_at,omitempty"`
+	CancelReason string     `json:"cancel_reason,omitempty"`
 }
 
 // NodeDoc is one of a run's own nodes (flow.nodes).
@@ -137,6 +142,7 @@ func NewRunDoc(r *flow.Run, now time.Time) RunDoc {
 		Input: r.Input, Output: r.Output,
 		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt,
 		ParentRunID: r.ParentRunID, ParentJobID: r.ParentJobID, TopRunID: r.TopRunID, Depth: r.Depth,
+		TimeoutMS: r.TimeoutMS, DeadlineAt: r.DeadlineAt, CancelReason: r.CancelReason,
 	}
 	if d, ok := runDuration(r, now); ok {
 		ms := float64(d) / float64(time.Millisecond)

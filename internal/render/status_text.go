@@ -124,7 +124,14 @@ func writeRunHeader(w io.Writer, t *Tree, width int, now time.Time) error {
 		[]string{"created", formatTime(&run.CreatedAt)},
 		[]string{"started", formatTime(run.StartedAt)},
 		[]string{"finished", formatTime(run.FinishedAt)},
-		[]string{"duration", duration},
+		[]string{"duration", duration})
+	if run.TimeoutMS > 0 {
+		rows = append(rows, []string{"deadline", fmt.Sprintf("%s (timeout_ms %d)", formatTime(run.DeadlineAt), run.TimeoutMS)})
+	}
+	if run.CancelReason != "" {
+		rows = append(rows, []string{"cancelled", run.CancelReason})
+	}
+	rows = append(rows,
 		[]string{"input", orDash(cell(compactJSON(run.Input), jsonWidth))},
 		[]string{"output", orDash(cell(compactJSON(run.Output), jsonWidth))})
 	if err := writeTable(w, rows, alignLeft); err != nil {

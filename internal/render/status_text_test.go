@@ -194,3 +194,18 @@ func TestParseDepth(t *testing.T) {
 		require.ErrorContains(t, err, `--depth "`+bad+`": want a number of levels`)
 	}
 }
+
+// A run with a deadline shows it, and a cancelled run why it was cancelled;
+// a run without either shows neither line.
+func TestStatusTextDeadlineAndCancelReason(t *testing.T) {
+	t.Parallel()
+	run, rows := threeLevels(5, 3)
+	out := statusText(t, run, rows, View{MaxNodes: 20, Depth: DepthAuto})
+	require.NotRegexp(t, `(?m)^(deadline|cancelled) `, out)
+
+	deadline := created.Add(2 * time.Second)
+	run.TimeoutMS, run.DeadlineAt = 2000, &deadline
+	run.State, run.CancelReason = flow.RunStateCancelled, "run 1 passed its deadline (timeout_ms 2000) and was cancelled"
+	out = statusText(t, run, rows, View{MaxNodes: 20, Depth: DepthAuto})
+	require.Regexp(t, `(?m)^deadline\s+\S+ \S+ \S+ \(timeout_ms 2000\)\ncancelled\s+run 1 passed its deadline \(timeout_ms 2000\) and was cancelled$`, out)
+}

@@ -6,7 +6,8 @@
 -- State machine, kept by the release trigger in the transactions that change
 -- node states: pending (no node has started) -> running -> completed (every
 -- node completed) | failed (some node discarded or cancelled, nothing more can
--- run) | cancelled (flow.cancel). The CHECK constraints below are its rules.
+-- run) | cancelled (flow.cancel, or its deadline: "timeout_ms", see
+-- flow.arm_deadline). The CHECK constraints below are its rules.
 --
 -- Columns are listed in the order the migrations created them (new columns
 -- go at the end, so a fresh install and an upgraded one agree). Row level
@@ -35,6 +36,11 @@ CREATE TABLE flow.run (
     max_tree_nodes integer,
     owner          name        NOT NULL,
     input_from_parent boolean  NOT NULL DEFAULT false,
+    timeout_ms     integer,
+    deadline_at    timestamptz,
+    deadline_job_id bigint,
+    cancel_reason  text,
+    deadline_queue text,
     CONSTRAINT run_state_valid CHECK (state IN ('pending', 'running', 'completed', 'failed', 'cancelled')),
     CONSTRAINT run_node_count_positive CHECK (node_count > 0),
     CONSTRAINT run_unfinished_in_range CHECK (unfinished BETWEEN 0 AND node_count),
@@ -49,7 +55,11 @@ CREATE TABLE flow.run (
     CONSTRAINT run_depth_zero_iff_top CHECK ((depth = 0) = (parent_run_id IS NULL)),
     CONSTRAINT run_limits_only_on_top CHECK ((parent_run_id IS NULL) = (num_nulls(max_depth, max_tree_nodes) = 0)),
     CONSTRAINT run_key_only_on_top CHECK (key IS NULL OR parent_run_id IS NULL),
-    CONSTRAINT run_input_from_parent_only_on_children CHECK (NOT input_from_parent OR (parent_run_id IS NOT NULL AND input IS NULL))
+    CONSTRAINT run_input_from_parent_only_on_children CHECK (NOT input_from_parent OR (parent_run_id IS NOT NULL AND input IS NULL)),
+    CONSTRAINT run_timeout_ms_positive CHECK (timeout_ms > 0),
+    CONSTRAINT run_deadline_has_job_and_timeout CHECK ((deadline_at IS NULL) = (deadline_job_id IS NULL) AND (deadline_at IS NULL OR timeout_ms IS NOT NULL)),
+    CONSTRAINT run_deadline_queue_iff_timeout CHECK ((deadline_queue IS NULL) = (timeout_ms IS NULL)),
+    CONSTRAINT run_cancel_reason_only_when_cancelled CHECK (cancel_reason IS NULL OR cancelled_at IS NOT NULL)
 ) WITH (fillfactor = 50); -- room for HOT updates: counters change on every completion
 ALTER TABLE flow.run ENABLE ROW LEVEL SECURITY;
 
@@ -68,6 +78,11 @@ COMMENT ON COLUMN flow.run.is_map IS 'A map''s child run: one node per element, 
 COMMENT ON COLUMN flow.run.max_depth IS 'Top runs: deepest child run allowed (spec "max_depth", default 32).';
 COMMENT ON COLUMN flow.run.max_tree_nodes IS 'Top runs: most nodes allowed in the whole tree (spec "max_tree_nodes", default 1000000).';
 COMMENT ON COLUMN flow.run.owner IS 'The role that started the run (its top run''s, for a child run): who may see, cancel and retry it, whose kind grants and limits apply.';
+COMMENT ON COLUMN flow.run.timeout_ms IS 'The spec''s "timeout_ms": the run''s time budget, counted from its start (and again from each flow.retry); NULL: none.';
+COMMENT ON COLUMN flow.run.deadline_at IS 'When the run is cancelled if it has not finished: its start (or last retry) plus timeout_ms.';
+COMMENT ON COLUMN flow.run.deadline_job_id IS 'The River job of kind flow.run_deadline, scheduled at deadline_at, that cancels the run (flow.cancel_at_deadline); deleted when the run finishes first.';
+COMMENT ON COLUMN flow.run.deadline_queue IS 'The River queue of the run''s deadline jobs: its spec''s "queue", else ''default'' (kept for the deadline a retry schedules).';
+COMMENT ON COLUMN flow.run.cancel_reason IS 'Why the run was cancelled: "run N was cancelled" (flow.cancel of run N, this one or one above it) or "run N passed its deadline (timeout_ms T) and was cancelled"; its cancelled nodes'' errors say the same.';
 COMMENT ON COLUMN flow.run.input_from_parent IS 'A child run whose input is its node''s inputs, read through flow.run_input rather than copied at every level.';
 
 -- At most one unfinished run per owner and idempotency key; a concurrent

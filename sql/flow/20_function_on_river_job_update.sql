@@ -20,7 +20,8 @@
 --      so skipping and cancelling cascade by each node's own rule;
 --   4. updates the runs' counters, locking runs in id order, finishes a run
 --      whose unfinished count reaches 0 and announces it on flow_run_finished
---      ({"run_id": N, "state": "..."});
+--      ({"run_id": N, "state": "..."}), and deletes the deadline job of a
+--      finished run that had one ("timeout_ms", flow.arm_deadline);
 --   5. finishes each node whose child run finished in step 4 (completed with
 --      the run's output, or failed), and the nodes finished at once in step 2
 --      (a map over []): those changes are the next round's input too; steps
@@ -97,6 +98,7 @@ DECLARE
     v_fstates text[];
     v_fouts   jsonb[];
     v_fruns   bigint[];
+    v_deadlines bigint[]; -- deadline jobs of the runs that finished
     v_next_ids  bigint[];
     v_next_runs bigint[];
     v_next_new  text[];
@@ -362,16 +364,28 @@ BEGIN
                                           ELSE flow.run_output(r.id, r.is_map, r.output_node) END
                   FROM unnest(v_rids, v_rfinal, v_rfail) AS d(run_id, dfinal, dfail)
                  WHERE r.id = d.run_id
-                RETURNING r.id, r.state, r.unfinished, d.dfinal, r.parent_job_id, r.output
+                RETURNING r.id, r.state, r.unfinished, d.dfinal, r.parent_job_id, r.output, r.deadline_job_id
             )
             SELECT coalesce(array_agg(json_build_object('run_id', id, 'state', state)::text), '{}'),
                    array_agg(parent_job_id ORDER BY parent_job_id) FILTER (WHERE parent_job_id IS NOT NULL),
                    array_agg(state ORDER BY parent_job_id) FILTER (WHERE parent_job_id IS NOT NULL),
                    array_agg(output ORDER BY parent_job_id) FILTER (WHERE parent_job_id IS NOT NULL),
-                   array_agg(id ORDER BY parent_job_id) FILTER (WHERE parent_job_id IS NOT NULL)
-              INTO v_notes, v_fjobs, v_fstates, v_fouts, v_fruns
+                   array_agg(id ORDER BY parent_job_id) FILTER (WHERE parent_job_id IS NOT NULL),
+                   array_agg(deadline_job_id ORDER BY deadline_job_id) FILTER (WHERE deadline_job_id IS NOT NULL)
+              INTO v_notes, v_fjobs, v_fstates, v_fouts, v_fruns, v_deadlines
               FROM upd
              WHERE unfinished = 0 AND dfinal < 0;
+            -- A finished run's deadline job has nothing left to do. One
+            -- already running (the deadline's own) is left to finish, and
+            -- so is one that River's scheduler or a fetch holds right now:
+            -- never waited for, it will find the run finished.
+            IF v_deadlines IS NOT NULL THEN
+                DELETE FROM public.river_job
+                 WHERE id IN (SELECT j.id FROM public.river_job j
+                               WHERE j.id = ANY (v_deadlines) AND j.kind = 'flow.run_deadline'
+                                 AND j.state IN ('scheduled', 'available')
+                                 FOR UPDATE SKIP LOCKED);
+            END IF;
         END IF;
         -- A finished run is announced on flow_run_finished: {"run_id": N, "state": "..."}.
         PERFORM pg_notify('flow_run_finished', p) FROM unnest(v_notes) AS p;

@@ -4,7 +4,9 @@
 -- budget, cancelled ones as they were; failed child runs are retried in place
 -- and the nodes waiting for them wait again; waiting counts are recomputed
 -- from the edges, nodes whose parents have all completed are released and the
--- workers woken. Returns how many nodes were reset at every level.
+-- workers woken. Returns how many nodes were reset at every level. Each run
+-- retried that has a "timeout_ms" gets a fresh deadline, timeout_ms from the
+-- retry (one cancelled by its deadline too).
 --
 -- Retrying a run that is pending, running (one just retried, say) or completed
 -- changes nothing and says so (a NOTICE, and 0). A child run is retried

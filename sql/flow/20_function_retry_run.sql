@@ -129,12 +129,16 @@ BEGIN
            started_at = coalesce(r.started_at, now()),
            finished_at = NULL,
            cancelled_at = NULL,
+           cancel_reason = NULL,
            output = NULL
       FROM (SELECT count(*) FILTER (WHERE j.state NOT IN ('completed', 'cancelled', 'discarded'))::integer AS unfinished,
                    count(*) FILTER (WHERE j.state IN ('cancelled', 'discarded'))::integer AS failed
               FROM flow.node n JOIN public.river_job j ON j.id = n.job_id
              WHERE n.run_id = p_run_id) c
      WHERE r.id = p_run_id;
+
+    -- A run with a deadline gets its whole budget again, from now.
+    PERFORM flow.arm_deadline(r.id) FROM flow.run r WHERE r.id = p_run_id AND r.timeout_ms IS NOT NULL;
 
     PERFORM set_config('flow.in_trigger', 'off', true);
 

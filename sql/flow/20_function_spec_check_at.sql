@@ -37,9 +37,10 @@ DECLARE
     v_max     integer;
     v_problem text;
     v_allowed text[] := CASE WHEN p_nested
-                             THEN ARRAY['name', 'input', 'nodes', 'queue', 'priority', 'max_attempts', 'at', 'output']
+                             THEN ARRAY['name', 'input', 'nodes', 'queue', 'priority', 'max_attempts', 'at', 'output',
+                                        'timeout_ms']
                              ELSE ARRAY['name', 'input', 'nodes', 'key', 'queue', 'priority', 'max_attempts', 'at', 'output',
-                                        'max_depth', 'max_tree_nodes'] END;
+                                        'max_depth', 'max_tree_nodes', 'timeout_ms'] END;
     v_node_keys CONSTANT text[] := ARRAY['id', 'kind', 'args', 'deps', 'queue', 'priority', 'max_attempts', 'at',
                                          'timeout_ms', 'workflow', 'map', 'trigger', 'if', 'wait'];
     v_if      record;
@@ -96,6 +97,9 @@ BEGIN
         WHEN spec ? 'max_tree_nodes' AND ((spec ->> 'max_tree_nodes') !~ '^[0-9]{1,10}$'
                                           OR (spec ->> 'max_tree_nodes')::bigint NOT BETWEEN 1 AND 100000000) THEN
             '"max_tree_nodes" must be an integer from 1 to 100000000'
+        WHEN spec ? 'timeout_ms' AND (jsonb_typeof(spec -> 'timeout_ms') <> 'number' OR (spec ->> 'timeout_ms') !~ '^[0-9]{1,10}$'
+                                      OR (spec ->> 'timeout_ms')::bigint NOT BETWEEN 1 AND 2147483647) THEN
+            '"timeout_ms" (the run''s deadline) must be an integer from 1 to 2147483647 (milliseconds)'
     END;
     IF problem IS NOT NULL THEN
         RETURN;
@@ -166,8 +170,8 @@ BEGIN
                 format('node %s has no "kind" (a non-empty string), no "workflow" and no "wait"', to_json(x.e ->> 'id'))
             WHEN length(x.e ->> 'kind') > 127 THEN
                 format('node %s has a "kind" longer than 127 characters', to_json(x.e ->> 'id'))
-            WHEN x.e ->> 'kind' IN ('flow.workflow', 'flow.map', 'flow.start', 'flow.wait') THEN
-                format('node %s: kind %s is htdag''s own (sub-workflow, map, wait and River-door jobs), not a node''s', to_json(x.e ->> 'id'), to_json(x.e ->> 'kind'))
+            WHEN x.e ->> 'kind' IN ('flow.workflow', 'flow.map', 'flow.start', 'flow.wait', 'flow.run_deadline') THEN
+                format('node %s: kind %s is htdag''s own (sub-workflow, map, wait, River-door and run deadline jobs), not a node''s', to_json(x.e ->> 'id'), to_json(x.e ->> 'kind'))
             WHEN x.e ? 'args' AND jsonb_typeof(x.e -> 'args') <> 'object' THEN
                 format('node %s: "args" must be a JSON object, not %s', to_json(x.e ->> 'id'), jsonb_typeof(x.e -> 'args'))
             WHEN x.e ? 'map' AND jsonb_typeof(x.e -> 'map') IS DISTINCT FROM 'string' THEN

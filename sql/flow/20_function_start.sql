@@ -4,7 +4,7 @@
 -- write identical rows.
 --
 -- Spec (README "Workflow spec"):
---   {"name": "diamond", "input": {...}, "key": "...", "output": "d",
+--   {"name": "diamond", "input": {...}, "key": "...", "output": "d", "timeout_ms": 60000,
 --    "nodes": [{"id": "a", "kind": "echo", "args": {...}, "deps": ["..."],
 --               "queue": "default", "priority": 1, "max_attempts": 25,
 --               "at": "2026-01-02T15:04:05Z", "timeout_ms": 1000},
@@ -136,8 +136,10 @@ BEGIN
         END IF;
     END IF;
 
-    INSERT INTO flow.run (name, input, node_count, unfinished, key, output_node, max_depth, max_tree_nodes, owner)
-    VALUES (coalesce(spec ->> 'name', ''), spec -> 'input', v_n, v_n, spec ->> 'key', spec ->> 'output', v_max_depth, v_max_tree, v_owner)
+    INSERT INTO flow.run (name, input, node_count, unfinished, key, output_node, max_depth, max_tree_nodes, owner, timeout_ms,
+                          deadline_queue)
+    VALUES (coalesce(spec ->> 'name', ''), spec -> 'input', v_n, v_n, spec ->> 'key', spec ->> 'output', v_max_depth, v_max_tree, v_owner,
+            (spec ->> 'timeout_ms')::integer, CASE WHEN spec ? 'timeout_ms' THEN coalesce(spec ->> 'queue', 'default') END)
     ON CONFLICT (owner, key) WHERE state IN ('pending', 'running') DO NOTHING
     RETURNING id INTO v_run_id;
     IF v_run_id IS NULL THEN
@@ -146,6 +148,10 @@ BEGIN
         RETURN v_run_id;
     END IF;
 
+    -- A deadline: its job is scheduled now (README "Run deadlines").
+    IF spec ? 'timeout_ms' THEN
+        PERFORM flow.arm_deadline(v_run_id);
+    END IF;
     v_roots := flow.insert_nodes(v_run_id, spec, v_check.ids, v_check.edge_parent, v_check.edge_child);
     IF v_roots IS NOT NULL THEN
         FOREACH v_r IN ARRAY v_roots LOOP

@@ -45,11 +45,17 @@ BEGIN
     ON CONFLICT (root_run_id, shard) DO UPDATE SET nodes = t.nodes + excluded.nodes;
 
     INSERT INTO flow.run (name, state, input, input_from_parent, node_count, unfinished, started_at,
-                          parent_run_id, parent_job_id, root_run_id, depth, output_node, is_map, owner)
+                          parent_run_id, parent_job_id, root_run_id, depth, output_node, is_map, owner, timeout_ms,
+                          deadline_queue)
     VALUES (coalesce(p_spec ->> 'name', (SELECT node_id FROM flow.node WHERE job_id = p_job)), 'running',
             p_input, p_input IS NULL, v_n, v_n, now(),
-            p_run, p_job, v_root.id, v_parent.depth + 1, p_spec ->> 'output', p_is_map, v_root.owner)
+            p_run, p_job, v_root.id, v_parent.depth + 1, p_spec ->> 'output', p_is_map, v_root.owner,
+            (p_spec ->> 'timeout_ms')::integer, CASE WHEN p_spec ? 'timeout_ms' THEN coalesce(p_spec ->> 'queue', 'default') END)
     RETURNING id INTO v_child;
+    -- The child run's own deadline, counted from now (README "Run deadlines").
+    IF p_spec ? 'timeout_ms' THEN
+        PERFORM flow.arm_deadline(v_child);
+    END IF;
     -- A top run whose first nodes are sub-workflows runs from now on.
     IF v_parent.state = 'pending' THEN
         UPDATE flow.run SET state = 'running', started_at = now() WHERE id = p_run AND state = 'pending';

@@ -1,7 +1,9 @@
 -- One row per run (top and child runs), for psql users. The per-state node
 -- counts come from the jobs themselves; nodes, unfinished and failed (kept on
 -- flow.run) stay exact whatever happens to the jobs. For a child run: its
--- parent run, the parent node's id, its depth and its top run. Each caller
+-- parent run, the parent node's id, its depth and its top run. A run with a
+-- "timeout_ms" shows it and its deadline; a cancelled run, why it was
+-- cancelled (cancel_reason: flow.cancel, or a deadline). Each caller
 -- sees the runs of the roles it is a member of (an admin every run), the
 -- membership worked out once per query.
 CREATE OR REPLACE VIEW flow.runs WITH (security_barrier = true) AS
@@ -28,7 +30,10 @@ SELECT r.id,
        (SELECT pn.node_id FROM flow.node pn WHERE pn.job_id = r.parent_job_id) AS parent_node,
        r.depth,
        coalesce(r.root_run_id, r.id) AS top_run_id,
-       r.owner
+       r.owner,
+       r.timeout_ms,
+       r.deadline_at,
+       r.cancel_reason
   FROM flow.run r
  CROSS JOIN LATERAL (
         SELECT count(*) FILTER (WHERE j.state = 'pending')                       AS pending,
@@ -43,4 +48,4 @@ SELECT r.id,
          WHERE n.run_id = r.id
        ) c
  WHERE (SELECT flow.member_of(flow.caller())) IS NULL OR r.owner = ANY (coalesce((SELECT flow.member_of(flow.caller())), '{}'::name[]));
-COMMENT ON VIEW flow.runs IS 'One row per run (top and child runs): state, node counts by job state, times, output, and for a child run its parent run, parent node and depth.';
+COMMENT ON VIEW flow.runs IS 'One row per run (top and child runs): state, node counts by job state, times, output, for a child run its parent run, parent node and depth; the deadline ("timeout_ms") and why a run was cancelled.';

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/htdag/htdag/flow"
@@ -13,8 +14,8 @@ import (
 )
 
 // deadlineWait is how long the tests wait for a deadline of a second or two
-// to cancel a run: River's scheduler makes the deadline job available within
-// its interval (5 s), on a loaded machine later.
+// to cancel a run: without a fleet, River's scheduler makes the deadline job
+// available within its interval (5 s), on a loaded machine later.
 const deadlineWait = 20 * time.Second
 
 // childRuns returns the runs below runID (its whole tree but itself).
@@ -353,4 +354,37 @@ func TestForgedDeadlineJobDoesNothing(t *testing.T) {
 	_, err = b.flow.Cancel(b.ctx, runID)
 	require.NoError(t, err)
 	b.runEnded(t, runID)
+}
+
+// flow.fire_due_timers (every fleet member, each second) makes htdag's due
+// timer jobs available and wakes their queues, without waiting for River's
+// scheduler (its leader's, every 5 s): due deadline and wait-timeout jobs
+// move; one not yet due, and due jobs of other kinds (River's to move), stay.
+func TestFireDueTimersMovesOnlyDueHtdagTimers(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	insert := func(kind string, in time.Duration) int64 {
+		var id int64
+		require.NoError(t, b.pool.QueryRow(b.ctx, `INSERT INTO river_job (args, kind, max_attempts, queue, state, scheduled_at)
+			VALUES ('{}', $1, 1, 'default', 'scheduled', now() + $2::interval) RETURNING id`, kind, in.String()).Scan(&id))
+		return id
+	}
+	dueDeadline := insert("flow.run_deadline", -time.Second)
+	dueWait := insert("flow.wait", -time.Second)
+	laterDeadline := insert("flow.run_deadline", time.Hour)
+	dueOther := insert("noop", -time.Second)
+
+	var n int
+	require.NoError(t, b.pool.QueryRow(b.ctx, "SELECT flow.fire_due_timers()").Scan(&n))
+	require.Equal(t, 2, n)
+	rows, err := b.pool.Query(b.ctx, "SELECT id, state::text FROM river_job")
+	require.NoError(t, err)
+	states := map[int64]string{}
+	var (
+		id    int64
+		state string
+	)
+	_, err = pgx.ForEachRow(rows, []any{&id, &state}, func() error { states[id] = state; return nil })
+	require.NoError(t, err)
+	require.Equal(t, map[int64]string{dueDeadline: "available", dueWait: "available", laterDeadline: "scheduled", dueOther: "scheduled"}, states)
 }

@@ -14,8 +14,8 @@ import (
 
 // A run deadline: past Timeout the run and every run below it are
 // cancelled, and the run says why. Here a deploy that never ends is stopped
-// a second after the run started (River's scheduler makes the deadline job
-// due within its interval, 5 s by default).
+// a second after the run started (without a fleet, as here, River's
+// scheduler makes the deadline job due within its interval, 5 s).
 func ExampleWorkflow_Timeout() {
 	ctx := context.Background()
 	pool := examplePool()

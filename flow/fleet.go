@@ -277,7 +277,9 @@ func (f *Fleet) Leave(ctx context.Context) error {
 	return f.leaveErr
 }
 
-// run is the heartbeat and rescue loop.
+// run is the heartbeat and rescue loop. Each rescue tick also fires due
+// timers (run deadlines, wait nodes' timeouts: flow.fire_due_timers), so
+// they fire within a second rather than River's scheduler's five.
 func (f *Fleet) run(ctx context.Context) {
 	defer close(f.done)
 	defer func() {
@@ -335,6 +337,10 @@ func (f *Fleet) run(ctx context.Context) {
 				}
 			} else if sweep {
 				lastSweep = time.Now()
+			}
+			if _, err := f.pool.Exec(ctx, "SELECT flow.fire_due_timers()"); err != nil && ctx.Err() == nil &&
+				!errors.Is(err, puddle.ErrClosedPool) {
+				f.log.Log(ctx, f.connLevel(slog.LevelWarn), "htdag: firing due timers failed", "worker_id", f.id, "error", err)
 			}
 		}
 	}

@@ -291,7 +291,7 @@ func TestWaitSpecErrors(t *testing.T) {
 		{`{"id": "w", "wait": {"timeout_ms": "soon"}}`, `node "w": "wait": "timeout_ms" must be an integer from 1 to 315360000000 (ten years)`},
 		{`{"id": "w", "wait": {"timeout_ms": 1.5}}`, `node "w": "wait": "timeout_ms" must be an integer from 1 to 315360000000 (ten years)`},
 		{`{"id": "w", "wait": {"default": 1}}`, `node "w": "wait" has a "default" but no "timeout_ms": the default is the output when the wait times out`},
-		{`{"id": "w", "kind": "flow.wait"}`, `node "w": kind "flow.wait" is htdag's own (sub-workflow, map, wait and River-door jobs), not a node's`},
+		{`{"id": "w", "kind": "flow.wait"}`, `node "w": kind "flow.wait" is htdag's own (sub-workflow, map, wait, River-door and run deadline jobs), not a node's`},
 	} {
 		_, err := b.flow.Start(b.ctx, flow.JSONSpec(`{"nodes": [`+tc.node+`]}`))
 		var specErr *flow.SpecError

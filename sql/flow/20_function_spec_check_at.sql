@@ -37,11 +37,12 @@ DECLARE
     v_max     integer;
     v_problem text;
     v_allowed text[] := CASE WHEN p_nested
-                             THEN ARRAY['name', 'input', 'nodes', 'queue', 'priority', 'max_attempts', 'at', 'output']
+                             THEN ARRAY['name', 'input', 'nodes', 'queue', 'priority', 'max_attempts', 'at', 'output',
+                                        'concurrency']
                              ELSE ARRAY['name', 'input', 'nodes', 'key', 'queue', 'priority', 'max_attempts', 'at', 'output',
-                                        'max_depth', 'max_tree_nodes'] END;
+                                        'max_depth', 'max_tree_nodes', 'concurrency'] END;
     v_node_keys CONSTANT text[] := ARRAY['id', 'kind', 'args', 'deps', 'queue', 'priority', 'max_attempts', 'at',
-                                         'timeout_ms', 'workflow', 'map', 'trigger', 'if'];
+                                         'timeout_ms', 'workflow', 'map', 'trigger', 'if', 'concurrency'];
     v_if      record;
     v_sub     record;
     v_nested  record;
@@ -96,6 +97,8 @@ BEGIN
         WHEN spec ? 'max_tree_nodes' AND ((spec ->> 'max_tree_nodes') !~ '^[0-9]{1,10}$'
                                           OR (spec ->> 'max_tree_nodes')::bigint NOT BETWEEN 1 AND 100000000) THEN
             '"max_tree_nodes" must be an integer from 1 to 100000000'
+        WHEN spec ? 'concurrency' THEN
+            '"concurrency" ' || flow.concurrency_problem(spec -> 'concurrency')
     END;
     IF problem IS NOT NULL THEN
         RETURN;
@@ -143,6 +146,10 @@ BEGIN
                        to_json(x.e ->> 'id'),
                        (SELECT to_json(k) FROM jsonb_object_keys(x.e) k
                          WHERE k = ANY (ARRAY['queue', 'priority', 'max_attempts', 'timeout_ms', 'at']) ORDER BY k LIMIT 1))
+            WHEN x.e ? 'workflow' AND x.e ? 'concurrency' THEN
+                format('node %s: a sub-workflow node takes no "concurrency" (set it on its workflow, where it applies to each of its nodes)', to_json(x.e ->> 'id'))
+            WHEN x.e ? 'concurrency' AND flow.concurrency_problem(x.e -> 'concurrency') IS NOT NULL THEN
+                format('node %s: "concurrency" %s', to_json(x.e ->> 'id'), flow.concurrency_problem(x.e -> 'concurrency'))
             WHEN x.e ? 'map' AND x.e ? 'at' THEN
                 format('node %s: a map node takes no "at" (its elements start when it is released)', to_json(x.e ->> 'id'))
             WHEN x.e ? 'workflow' AND x.e ? 'map' AND (x.e -> 'workflow') ? 'input' THEN

@@ -1,6 +1,7 @@
 -- "Why is it not running?": one row per pending node of an unfinished run,
 -- with the parents it still waits on and their states (a parent whose job is
--- gone shows 'deleted'), or the child run it waits for (waiting_for_run).
+-- gone shows 'deleted'), or the child run it waits for (waiting_for_run),
+-- or the concurrency key it waits for a slot of (waiting_for_slot).
 -- Each caller sees the nodes of runs of the roles it is a member of.
 CREATE OR REPLACE VIEW flow.blocked WITH (security_barrier = true) AS
 SELECT n.run_id,
@@ -10,7 +11,10 @@ SELECT n.run_id,
        array_agg(p.node_id ORDER BY p.node_id) FILTER (WHERE p.job_id IS NOT NULL AND pj.state IS DISTINCT FROM 'completed') AS waiting_on,
        jsonb_object_agg(p.node_id, coalesce(pj.state::text, 'deleted'))
            FILTER (WHERE p.job_id IS NOT NULL AND pj.state IS DISTINCT FROM 'completed') AS parent_states,
-       (SELECT c.id FROM flow.run c WHERE c.parent_job_id = n.job_id) AS waiting_for_run
+       (SELECT c.id FROM flow.run c WHERE c.parent_job_id = n.job_id) AS waiting_for_run,
+       CASE WHEN n.concurrency_key IS NOT NULL
+                 AND EXISTS (SELECT 1 FROM flow.concurrency_wait w WHERE w.job_id = n.job_id)
+            THEN n.concurrency_key END AS waiting_for_slot
   FROM flow.node n
   JOIN flow.run r ON r.id = n.run_id AND r.state IN ('pending', 'running')
   JOIN public.river_job j ON j.id = n.job_id AND j.state = 'pending'
@@ -18,4 +22,4 @@ SELECT n.run_id,
   LEFT JOIN public.river_job pj ON pj.id = p.job_id
  WHERE (SELECT flow.member_of(flow.caller())) IS NULL OR r.owner = ANY (coalesce((SELECT flow.member_of(flow.caller())), '{}'::name[]))
  GROUP BY n.run_id, n.node_id, n.job_id, n.waiting;
-COMMENT ON VIEW flow.blocked IS 'Pending nodes of unfinished runs: the parents each still waits on and their states, or the child run it waits for.';
+COMMENT ON VIEW flow.blocked IS 'Pending nodes of unfinished runs: the parents each still waits on and their states, the child run it waits for, or the concurrency key it waits for a slot of.';

@@ -207,6 +207,7 @@ func TestConcurrencySlotThroughRetryDiscardCancelAndRunRetry(t *testing.T) {
 	require.Equal(t, map[string]string{"a": "available", "b": "pending", "c": "pending", "d": "pending"}, b.states(t, runID))
 	require.Equal(t, map[string]string{"b": "k", "c": "k"}, b.slotWaiters(t, runID))
 	check(1)
+	flowtest.RequireInvariants(b.ctx, t, b.pool, runID) // nodes waiting for a slot are neither lost nor stuck
 
 	_, err := b.pool.Exec(b.ctx, "UPDATE river_job SET state = 'available' WHERE id = $1", b.jobID(t, runID, "b"))
 	require.ErrorContains(t, err, `it waits for a slot of concurrency key "k"`)

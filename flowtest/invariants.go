@@ -26,7 +26,8 @@ import (
 //   - liveness: in a run that is not finished no pending node is one its
 //     trigger rule has decided on from its parents' states (a lost release,
 //     skip or cancel: by default, all parents completed, or one failed), and
-//     some node can still make progress
+//     some node can still make progress (a node waiting for a slot of its
+//     concurrency key counts: its key's slots are held elsewhere)
 //
 // Call it after a scenario, on a run that is finished or that nothing
 // changes meanwhile (no River client working it). The waiting counts are
@@ -127,11 +128,14 @@ func RequireInvariants(ctx context.Context, tb testing.TB, pool *pgxpool.Pool, r
 	var progress int
 	require.NoError(tb, pool.QueryRow(ctx, `
 		SELECT coalesce(array_agg(format('%s (%s)', n.node_id, d.decision) ORDER BY n.job_id)
-		                    FILTER (WHERE j.state = 'pending' AND c.id IS NULL AND d.decision IS NOT NULL), '{}'),
+		                    FILTER (WHERE j.state = 'pending' AND c.id IS NULL AND d.decision IS NOT NULL
+		                              AND NOT (d.decision = 'run' AND w.job_id IS NOT NULL)), '{}'),
 		       (count(*) FILTER (WHERE j.state IN ('running', 'available', 'scheduled', 'retryable')
-		                            OR (j.state = 'pending' AND c.state IN ('pending', 'running'))))::int
+		                            OR (j.state = 'pending' AND c.state IN ('pending', 'running'))
+		                            OR (j.state = 'pending' AND w.job_id IS NOT NULL)))::int
 		  FROM flow.node n JOIN river_job j ON j.id = n.job_id
 		  LEFT JOIN flow.run c ON c.parent_job_id = n.job_id
+		  LEFT JOIN flow.concurrency_wait w ON w.job_id = n.job_id
 		 CROSS JOIN LATERAL (
 		     SELECT flow.rule_decision(n.trigger_rule,
 		                count(*) FILTER (WHERE pj.state <> 'completed')::int,

@@ -208,8 +208,15 @@ func TestConcurrencySlotThroughRetryDiscardCancelAndRunRetry(t *testing.T) {
 	require.Equal(t, map[string]string{"b": "k", "c": "k"}, b.slotWaiters(t, runID))
 	check(1)
 	flowtest.RequireInvariants(b.ctx, t, b.pool, runID) // nodes waiting for a slot are neither lost nor stuck
+	nodes, err := b.flow.Nodes(b.ctx, runID)
+	require.NoError(t, err)
+	for _, n := range nodes {
+		require.Equal(t, "k", n.ConcurrencyKey)
+		require.Equal(t, 1, n.ConcurrencyLimit)
+		require.Equal(t, n.NodeID == "b" || n.NodeID == "c", n.WaitingForSlot, n.NodeID)
+	}
 
-	_, err := b.pool.Exec(b.ctx, "UPDATE river_job SET state = 'available' WHERE id = $1", b.jobID(t, runID, "b"))
+	_, err = b.pool.Exec(b.ctx, "UPDATE river_job SET state = 'available' WHERE id = $1", b.jobID(t, runID, "b"))
 	require.ErrorContains(t, err, `it waits for a slot of concurrency key "k"`)
 
 	// A failed attempt to retry keeps the slot.

@@ -376,6 +376,14 @@ func TestConcurrencySlotThroughRescue(t *testing.T) {
 	require.Equal(t, map[string]string{"a": "discarded", "b": "available"}, b.states(t, runID))
 	require.Equal(t, 1, b.slotRunning(t, "rescued"))
 	b.requireNoBrokenInvariants(t, 0)
+
+	// Made runnable again by hand (as River's JobRetry does), a finished
+	// node takes a slot even over its key's limit: counts stay true.
+	_, err := b.pool.Exec(b.ctx, "UPDATE river_job SET state = 'available', finalized_at = NULL WHERE id = $1", b.jobID(t, runID, "a"))
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{"a": "available", "b": "available"}, b.states(t, runID))
+	require.Equal(t, 2, b.slotRunning(t, "rescued"))
+	b.requireNoBrokenInvariants(t, 0)
 }
 
 // flow.check reports a key whose count disagrees with the nodes holding its
@@ -402,4 +410,43 @@ func TestCheckFindsLeakedSlotsAndLostAdmissions(t *testing.T) {
 		`0  consistency: concurrency key "leaky" counts 0 running but 1 of its nodes hold a slot (available, scheduled, running or retryable)`,
 		fmt.Sprintf(`%d b stuck: waits for a slot of concurrency key "leaky", which has 0 of 1 in use (a lost admission)`, runID),
 	}, got)
+}
+
+// A running node that expands gives its slot back (its child run is what
+// runs), and finishing with that child run frees nothing more.
+func TestConcurrencySlotGivenBackByExpansion(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	runID := b.startSQL(t, `{"concurrency": {"key": "expand", "limit": 1}, "nodes": [
+		{"id": "x", "kind": "noop"}, {"id": "y", "kind": "noop"}]}`)
+	b.setNodeState(t, runID, "x", "running")
+	var child int64
+	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT flow.expand($1, '{"nodes": [{"id": "c", "kind": "noop"}]}')`,
+		b.jobID(t, runID, "x")).Scan(&child))
+	require.Equal(t, map[string]string{"x": "pending", "y": "available"}, b.states(t, runID))
+	require.Equal(t, 1, b.slotRunning(t, "expand"))
+
+	b.setNodeState(t, child, "c", "running")
+	b.setNodeState(t, child, "c", "completed")
+	require.Equal(t, map[string]string{"x": "completed", "y": "available"}, b.states(t, runID))
+	require.Equal(t, 1, b.slotRunning(t, "expand"))
+	b.requireNoBrokenInvariants(t, 0)
+}
+
+// A map element whose key path finds no string fails the map node, naming
+// the element and the key, as a node that cannot start does.
+func TestConcurrencyKeyMissingInAMapElementFailsTheMap(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	runID := b.startSQL(t, `{"nodes": [
+		{"id": "items", "kind": "noop"},
+		{"id": "each", "kind": "noop", "map": "items", "concurrency": {"key": "$.item.t", "limit": 1}}]}`)
+	b.setNodeState(t, runID, "items", "running")
+	_, err := b.pool.Exec(b.ctx, `UPDATE river_job SET state = 'completed', finalized_at = now(),
+		metadata = metadata || '{"output": [{"t": "x"}, 7]}' WHERE id = $1`, b.jobID(t, runID, "items"))
+	require.NoError(t, err)
+	each := b.nodes(t, runID)["each"]
+	require.Equal(t, "discarded", each.State)
+	require.Contains(t, each.LastError, `node "1": concurrency key "$.item.t" gives nothing, not a string or number`)
+	require.Zero(t, b.slotRunning(t, "x"), "the failed start admitted nothing")
 }

@@ -450,3 +450,22 @@ func TestConcurrencyKeyMissingInAMapElementFailsTheMap(t *testing.T) {
 	require.Contains(t, each.LastError, `node "1": concurrency key "$.item.t" gives nothing, not a string or number`)
 	require.Zero(t, b.slotRunning(t, "x"), "the failed start admitted nothing")
 }
+
+// Different limits for one key: each node is admitted while fewer than its
+// own limit hold a slot, first come first served, so a waiting head with a
+// low limit holds back a later node with a higher one.
+func TestConcurrencyEachNodesOwnLimitDecidesInQueueOrder(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	runID := b.startSQL(t, `{"nodes": [
+		{"id": "a", "kind": "noop", "concurrency": {"key": "mixed", "limit": 2}},
+		{"id": "b", "kind": "noop", "concurrency": {"key": "mixed", "limit": 1}},
+		{"id": "c", "kind": "noop", "concurrency": {"key": "mixed", "limit": 3}}]}`)
+	require.Equal(t, map[string]string{"a": "available", "b": "pending", "c": "pending"}, b.states(t, runID))
+
+	b.setNodeState(t, runID, "a", "running")
+	b.setNodeState(t, runID, "a", "completed")
+	require.Equal(t, map[string]string{"a": "completed", "b": "available", "c": "available"}, b.states(t, runID))
+	require.Equal(t, 2, b.slotRunning(t, "mixed"))
+	b.requireNoBrokenInvariants(t, 0)
+}

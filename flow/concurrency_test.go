@@ -296,6 +296,7 @@ func TestConcurrencyKeyPathsAndMaps(t *testing.T) {
 		"nodes": [
 		{"id": "items", "kind": "items", "args": {"items": [{"t": "x"}, {"t": "y"}, {"t": "x"}]}},
 		{"id": "each", "kind": "noop", "map": "items", "concurrency": {"key": "$.item.t", "limit": 1}},
+		{"id": "inherit", "kind": "noop", "map": "items"},
 		{"id": "own", "kind": "noop", "args": {"account": 42}, "concurrency": {"key": "$.args.account", "limit": 5}}]}`)
 	rows, err := b.pool.Query(b.ctx, "SELECT node_id, concurrency_key, concurrency_limit FROM flow.nodes WHERE run_id = $1", runID)
 	require.NoError(t, err)
@@ -316,12 +317,23 @@ func TestConcurrencyKeyPathsAndMaps(t *testing.T) {
 	_, err = b.pool.Exec(b.ctx, `UPDATE river_job SET state = 'completed', finalized_at = now(),
 		metadata = metadata || '{"output": [{"t": "x"}, {"t": "y"}, {"t": "x"}]}' WHERE id = $1`, b.jobID(t, runID, "items"))
 	require.NoError(t, err)
-	var child int64
-	require.NoError(t, b.pool.QueryRow(b.ctx, "SELECT id FROM flow.run WHERE parent_run_id = $1", runID).Scan(&child))
+	var child, inherit int64
+	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT (SELECT child_run_id FROM flow.nodes WHERE run_id = $1 AND node_id = 'each'),
+		(SELECT child_run_id FROM flow.nodes WHERE run_id = $1 AND node_id = 'inherit')`, runID).Scan(&child, &inherit))
 	require.Equal(t, map[string]string{"0": "available", "1": "available", "2": "pending"}, b.states(t, child))
 	require.Equal(t, map[string]string{"2": "x"}, b.slotWaiters(t, child))
 	require.Equal(t, 1, b.slotRunning(t, "x"))
 	require.Equal(t, 1, b.slotRunning(t, "y"))
+
+	// The run's "$.input.tenant" reaches a map's elements with the run's
+	// input: with items (acme's first slot) done, acme has room for all three.
+	require.Equal(t, map[string]string{"0": "available", "1": "available", "2": "available"}, b.states(t, inherit))
+	nodes, err := b.flow.Nodes(b.ctx, inherit)
+	require.NoError(t, err)
+	for _, n := range nodes {
+		require.Equal(t, "acme", n.ConcurrencyKey, n.NodeID)
+	}
+	require.Equal(t, 3, b.slotRunning(t, "acme"))
 }
 
 // Bad "concurrency" specs are refused with a sentence naming what is wrong,

@@ -53,7 +53,8 @@ type Concurrency struct {
 	// "$", a SQL/JSON path evaluated when the node is inserted over
 	// {"input": the run's input, "args": the node's args, "item": its map
 	// element}, whose first value (a string or a number) is the key, such as
-	// "$.input.tenant". 1 to 200 characters.
+	// "$.input.tenant" (a map's elements see the input of the map node's
+	// run). 1 to 200 characters.
 	Key string `json:"key"`
 	// Limit is how many nodes with the key may hold a slot at once, from 1
 	// to 100000. A node is admitted while fewer than its own Limit hold one.

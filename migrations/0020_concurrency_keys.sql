@@ -63,8 +63,8 @@ COMMENT ON TABLE flow.concurrency_wait IS 'Pending nodes waiting for a slot of t
 -- Concurrency keys: a node's key from its spec's "concurrency" "key" (README
 -- "Concurrency keys"). A key not starting with "$" is the key itself; one
 -- starting with "$" is a JSON path evaluated, when the node is inserted, over
--- {"input": the run's input, "args": the node's args, "item": its element
--- (a map's nodes only)}; its first value must be a string or a number (taken
+-- {"input": the run's input (for a map's elements, the map node's run's),
+-- "args": the node's args, "item": its element (a map's elements only)}; its first value must be a string or a number (taken
 -- as its text) of 1 to 200 characters. Anything else is an error naming the
 -- node (SQLSTATE 22023: flow.start fails and writes nothing; a map whose
 -- element gives no key fails like a node that cannot start).
@@ -438,10 +438,13 @@ DECLARE
 BEGIN
     SELECT 'flow_tree:' || r.root_run_id INTO v_tree FROM flow.run r WHERE r.id = p_run_id;
     -- The run's input, for concurrency keys that are JSON paths (only then:
-    -- a child run's is read through its node).
+    -- a child run's is read through its node). A map's elements read the
+    -- input of the map node's run, as the map node's own key would.
     IF (p_spec ? 'concurrency' AND left(p_spec -> 'concurrency' ->> 'key', 1) = '$')
        OR jsonb_path_exists(p_spec, '$.nodes[*].concurrency.key ? (@ starts with "$")') THEN
-        SELECT CASE WHEN r.input_from_parent THEN flow.run_input(r.id) ELSE r.input END
+        SELECT CASE WHEN r.is_map THEN flow.run_input(r.id) -> 'input'
+                    WHEN r.input_from_parent THEN flow.run_input(r.id)
+                    ELSE r.input END
           INTO v_input FROM flow.run r WHERE r.id = p_run_id;
     END IF;
     -- Rows go in in spec order, so ascending job ids follow the spec (checked below).

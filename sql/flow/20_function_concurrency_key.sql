@@ -1,8 +1,8 @@
 -- Concurrency keys: a node's key from its spec's "concurrency" "key" (README
 -- "Concurrency keys"). A key not starting with "$" is the key itself; one
 -- starting with "$" is a JSON path evaluated, when the node is inserted, over
--- {"input": the run's input, "args": the node's args, "item": its element
--- (a map's nodes only)}; its first value must be a string or a number (taken
+-- {"input": the run's input (for a map's elements, the map node's run's),
+-- "args": the node's args, "item": its element (a map's elements only)}; its first value must be a string or a number (taken
 -- as its text) of 1 to 200 characters. Anything else is an error naming the
 -- node (SQLSTATE 22023: flow.start fails and writes nothing; a map whose
 -- element gives no key fails like a node that cannot start).

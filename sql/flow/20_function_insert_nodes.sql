@@ -38,10 +38,13 @@ DECLARE
 BEGIN
     SELECT 'flow_tree:' || r.root_run_id INTO v_tree FROM flow.run r WHERE r.id = p_run_id;
     -- The run's input, for concurrency keys that are JSON paths (only then:
-    -- a child run's is read through its node).
+    -- a child run's is read through its node). A map's elements read the
+    -- input of the map node's run, as the map node's own key would.
     IF (p_spec ? 'concurrency' AND left(p_spec -> 'concurrency' ->> 'key', 1) = '$')
        OR jsonb_path_exists(p_spec, '$.nodes[*].concurrency.key ? (@ starts with "$")') THEN
-        SELECT CASE WHEN r.input_from_parent THEN flow.run_input(r.id) ELSE r.input END
+        SELECT CASE WHEN r.is_map THEN flow.run_input(r.id) -> 'input'
+                    WHEN r.input_from_parent THEN flow.run_input(r.id)
+                    ELSE r.input END
           INTO v_input FROM flow.run r WHERE r.id = p_run_id;
     END IF;
     -- Rows go in in spec order, so ascending job ids follow the spec (checked below).

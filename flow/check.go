@@ -12,7 +12,8 @@ import (
 // worker, waiting in a queue no live worker serves), or that waits a long
 // while. NodeID is empty for a problem of the run as a whole.
 type Problem struct {
-	// RunID is the run with the problem.
+	// RunID is the run with the problem; 0 for a problem of no one run (a
+	// concurrency key whose count disagrees with its nodes).
 	RunID int64 `json:"run_id"`
 	// NodeID is the node with the problem ("" for the run as a whole).
 	NodeID string `json:"node_id,omitempty"`
@@ -51,7 +52,7 @@ func (c *Client) Check(ctx context.Context, runID int64) ([]Problem, error) {
 	if runID > 0 {
 		arg = &runID
 	}
-	rows, err := c.pool.Query(ctx, "SELECT run_id, coalesce(node_id, ''), problem, category FROM flow.check($1) ORDER BY 1, 2, 3", arg)
+	rows, err := c.pool.Query(ctx, "SELECT coalesce(run_id, 0), coalesce(node_id, ''), problem, category FROM flow.check($1) ORDER BY 1, 2, 3", arg)
 	if err != nil {
 		return nil, err
 	}

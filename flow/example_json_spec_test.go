@@ -40,5 +40,5 @@ func ExampleJSONSpec() {
 	fmt.Println(errors.As(err, &specErr), err)
 	// Output:
 	// docs only completed {"docs": {"artifact": "docs@4f2a9c1.tar"}}
-	// true invalid workflow spec: node "docs" has unknown key "retries" (allowed: id, kind, args, deps, queue, priority, max_attempts, at, timeout_ms, workflow, map, trigger, if, wait)
+	// true invalid workflow spec: node "docs" has unknown key "retries" (allowed: id, kind, args, deps, queue, priority, max_attempts, at, timeout_ms, workflow, map, trigger, if, wait, concurrency)
 }

@@ -476,7 +476,7 @@ func TestStartRejectsInvalidNestedSpec(t *testing.T) {
 		{"OutputUnknown", `{"output": "z", "nodes": [{"id": "a", "kind": "noop"}]}`,
 			`"output" names unknown node "z"`},
 		{"NestedKey", `{"nodes": [{"id": "s", "workflow": {"key": "k", "nodes": [{"id": "x", "kind": "noop"}]}}]}`,
-			`node "s": workflow: unknown key "key" (allowed: name, input, nodes, queue, priority, max_attempts, at, output, timeout_ms)`},
+			`node "s": workflow: unknown key "key" (allowed: name, input, nodes, queue, priority, max_attempts, at, output, timeout_ms, concurrency)`},
 		{"MappedWorkflowInput", `{"nodes": [{"id": "g", "kind": "noop"}, {"id": "m", "map": "g", "workflow": {"input": 1, "nodes": [{"id": "x", "kind": "noop"}]}}]}`,
 			`node "m": a mapped workflow gets each element as its input; remove its "input"`},
 		{"WorkflowNodeQueue", `{"nodes": [{"id": "s", "queue": "q", "workflow": {"nodes": [{"id": "x", "kind": "noop"}]}}]}`,

@@ -38,7 +38,7 @@ func TestStartManyJSONSpecIsCheckedBySQL(t *testing.T) {
 		flow.JSONSpec(`{"nodes": [{"id": "a", "kind": "noop"}]}`),
 		flow.JSONSpec(`{"nodes": [{"id": "a", "kind": "noop", "retries": 3}]}`))
 	requireSpecError(t, err,
-		`spec #2: node "a" has unknown key "retries" (allowed: id, kind, args, deps, queue, priority, max_attempts, at, timeout_ms, workflow, map, trigger, if, wait)`)
+		`spec #2: node "a" has unknown key "retries" (allowed: id, kind, args, deps, queue, priority, max_attempts, at, timeout_ms, workflow, map, trigger, if, wait, concurrency)`)
 	requireNoRows(t, b.ctx, b.pool)
 
 	_, err = b.flow.StartMany(b.ctx, diamond("ok"), flow.JSONSpec(`{"nodes": [`))

@@ -49,6 +49,13 @@ type NodeInfo struct {
 	Condition string
 	// SkipReason says why the node was skipped ("" unless it was).
 	SkipReason string
+	// ConcurrencyKey is the node's concurrency key ("" if none; README
+	// "Concurrency keys") and ConcurrencyLimit its limit (0 if none).
+	ConcurrencyKey   string
+	ConcurrencyLimit int
+	// WaitingForSlot is true while the node is pending only because its
+	// key has no free slot.
+	WaitingForSlot bool
 }
 
 // Nodes lists a run's nodes in job id order (the order of the spec).
@@ -56,7 +63,8 @@ func (c *Client) Nodes(ctx context.Context, runID int64) ([]*NodeInfo, error) {
 	rows, err := c.pool.Query(ctx, `
 		SELECT run_id, node_id, job_id, coalesce(kind, ''), state, coalesce(attempt, 0), coalesce(max_attempts, 0),
 		       parents, waiting, coalesce(last_error, ''), output, attempted_at, finalized_at, child_run_id,
-		       trigger_rule, coalesce(condition, ''), coalesce(skip_reason, '')
+		       trigger_rule, coalesce(condition, ''), coalesce(skip_reason, ''),
+		       coalesce(concurrency_key, ''), coalesce(concurrency_limit, 0), coalesce(waiting_for_slot, false)
 		  FROM flow.nodes WHERE run_id = $1 ORDER BY job_id`, runID)
 	if err != nil {
 		return nil, err
@@ -65,7 +73,7 @@ func (c *Client) Nodes(ctx context.Context, runID int64) ([]*NodeInfo, error) {
 		var n NodeInfo
 		err := row.Scan(&n.RunID, &n.NodeID, &n.JobID, &n.Kind, &n.State, &n.Attempt, &n.MaxAttempts,
 			&n.Parents, &n.Waiting, &n.LastError, &n.Output, &n.AttemptedAt, &n.FinalizedAt, &n.ChildRunID,
-			&n.TriggerRule, &n.Condition, &n.SkipReason)
+			&n.TriggerRule, &n.Condition, &n.SkipReason, &n.ConcurrencyKey, &n.ConcurrencyLimit, &n.WaitingForSlot)
 		return &n, err
 	})
 }

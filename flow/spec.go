@@ -46,6 +46,26 @@ type Spec struct {
 	// mapped workflow); a child run's own deadline cancels only it, and its
 	// node fails. flow.Retry gives a retried run its whole budget again.
 	TimeoutMS int64 `json:"timeout_ms,omitempty"`
+	// Concurrency applies to each task node of the run (and each element of
+	// its maps of tasks) that sets none of its own (default none). It is not
+	// inherited by sub-workflows: give their specs their own.
+	Concurrency *Concurrency `json:"concurrency,omitempty"`
+}
+
+// Concurrency caps how many nodes sharing a key run at once across the whole
+// fleet (README "Concurrency keys"). A node over the cap waits pending until
+// a node of its key finishes; waiting nodes start oldest first.
+type Concurrency struct {
+	// Key names what is shared: the key itself, or, when it starts with
+	// "$", a SQL/JSON path evaluated when the node is inserted over
+	// {"input": the run's input, "args": the node's args, "item": its map
+	// element}, whose first value (a string or a number) is the key, such as
+	// "$.input.tenant" (a map's elements see the input of the map node's
+	// run). 1 to 200 characters.
+	Key string `json:"key"`
+	// Limit is how many nodes with the key may hold a slot at once, from 1
+	// to 100000. A node is admitted while fewer than its own Limit hold one.
+	Limit int `json:"limit"`
 }
 
 // NodeSpec is one node of a [Spec].
@@ -99,6 +119,10 @@ type NodeSpec struct {
 	// becomes its output, or for its timeout. A wait node has no Kind, Args,
 	// Workflow, Map, At, MaxAttempts or TimeoutMS. See [WaitSpec].
 	Wait *WaitSpec `json:"wait,omitempty"`
+	// Concurrency caps how many nodes with the same key run at once across
+	// the fleet (default: the run's [Spec].Concurrency, else none). Tasks
+	// and maps of tasks (for each element) only.
+	Concurrency *Concurrency `json:"concurrency,omitempty"`
 }
 
 // TriggerRule says when a node runs, from how its parents finished. A node
@@ -211,6 +235,13 @@ func (w *Workflow) Timeout(d time.Duration) *Workflow {
 	return w
 }
 
+// Concurrency gives every task node of the run that sets none of its own a
+// concurrency key and limit (see [Spec].Concurrency and [WithConcurrency]).
+func (w *Workflow) Concurrency(key string, limit int) *Workflow {
+	w.spec.Concurrency = &Concurrency{Key: key, Limit: limit}
+	return w
+}
+
 // Node is a reference to a node added to a [Workflow], for use in [After].
 type Node struct {
 	id string
@@ -260,6 +291,14 @@ func WithTrigger(rule TriggerRule) NodeOption { return func(ns *NodeSpec) { ns.T
 // inputs, holds when its trigger rule lets it run (see [NodeSpec].If);
 // otherwise it is skipped.
 func WithIf(cond string) NodeOption { return func(ns *NodeSpec) { ns.If = cond } }
+
+// WithConcurrency lets at most limit nodes with key run at once across the
+// fleet (default: the run's, else no cap); key is the key itself or a JSON
+// path starting with "$" (see [Concurrency]). For a map of tasks it applies
+// to each element.
+func WithConcurrency(key string, limit int) NodeOption {
+	return func(ns *NodeSpec) { ns.Concurrency = &Concurrency{Key: key, Limit: limit} }
+}
 
 // WithAt delays the node until t (default: no delay).
 func WithAt(t time.Time) NodeOption {

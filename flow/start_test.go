@@ -269,12 +269,12 @@ func TestStartRejectsInvalidSpec(t *testing.T) {
 		{
 			name:    "UnknownNodeKey",
 			spec:    `{"nodes": [{"id": "a", "kind": "noop", "depends_on": ["b"]}]}`,
-			problem: `node "a" has unknown key "depends_on" (allowed: id, kind, args, deps, queue, priority, max_attempts, at, timeout_ms, workflow, map, trigger, if, wait)`,
+			problem: `node "a" has unknown key "depends_on" (allowed: id, kind, args, deps, queue, priority, max_attempts, at, timeout_ms, workflow, map, trigger, if, wait, concurrency)`,
 		},
 		{
 			name:    "UnknownTopLevelKey",
 			spec:    `{"nodes": [{"id": "a", "kind": "noop"}], "timeout": 5}`,
-			problem: `unknown key "timeout" (allowed: name, input, nodes, key, queue, priority, max_attempts, at, output, max_depth, max_tree_nodes, timeout_ms)`,
+			problem: `unknown key "timeout" (allowed: name, input, nodes, key, queue, priority, max_attempts, at, output, max_depth, max_tree_nodes, timeout_ms, concurrency)`,
 		},
 		{
 			name:    "NameTooLong",

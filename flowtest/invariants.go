@@ -27,7 +27,9 @@ import (
 //     trigger rule has decided on from its parents' states (a lost release,
 //     skip or cancel: by default, all parents completed, or one failed;
 //     a wait node waiting for a signal is not one), and some node can still
-//     make progress (a wait node waiting for a signal can)
+//     make progress (a wait node waiting for a signal can, and so does a
+//     node waiting for a slot of its concurrency key: its key's slots are
+//     held elsewhere)
 //
 // Call it after a scenario, on a run that is finished or that nothing
 // changes meanwhile (no River client working it). The waiting counts are
@@ -129,12 +131,15 @@ func RequireInvariants(ctx context.Context, tb testing.TB, pool *pgxpool.Pool, r
 	require.NoError(tb, pool.QueryRow(ctx, `
 		SELECT coalesce(array_agg(format('%s (%s)', n.node_id, d.decision) ORDER BY n.job_id)
 		                    FILTER (WHERE j.state = 'pending' AND c.id IS NULL AND d.decision IS NOT NULL
-		                              AND NOT j.metadata ? 'flow_waiting_since'), '{}'),
+		                              AND NOT j.metadata ? 'flow_waiting_since'
+		                              AND NOT (d.decision = 'run' AND w.job_id IS NOT NULL)), '{}'),
 		       (count(*) FILTER (WHERE j.state IN ('running', 'available', 'scheduled', 'retryable')
 		                            OR (j.state = 'pending' AND c.state IN ('pending', 'running'))
-		                            OR (j.state = 'pending' AND j.metadata ? 'flow_waiting_since')))::int
+		                            OR (j.state = 'pending' AND j.metadata ? 'flow_waiting_since')
+		                            OR (j.state = 'pending' AND w.job_id IS NOT NULL)))::int
 		  FROM flow.node n JOIN river_job j ON j.id = n.job_id
 		  LEFT JOIN flow.run c ON c.parent_job_id = n.job_id
+		  LEFT JOIN flow.concurrency_wait w ON w.job_id = n.job_id
 		 CROSS JOIN LATERAL (
 		     SELECT flow.rule_decision(n.trigger_rule,
 		                count(*) FILTER (WHERE pj.state <> 'completed')::int,

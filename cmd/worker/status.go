@@ -85,6 +85,11 @@ all: every level) while the drawing stays under 500 nodes.`,
 				return fmt.Errorf("run %d: reading its tree: %w", runID, migrateHint(err))
 			}
 			tree := render.NewTree(run, rows)
+			waits, err := client.SlotWaits(ctx, tree.RunIDs())
+			if err != nil {
+				return fmt.Errorf("run %d: reading its nodes waiting for a concurrency slot: %w", runID, migrateHint(err))
+			}
+			tree.SetSlotWaits(waits)
 			out := cmd.OutOrStdout()
 			if format == "json" {
 				nodes, err := client.Nodes(ctx, runID)

@@ -200,3 +200,33 @@ func TestStatusShowsAWaitingNode(t *testing.T) {
 	require.Regexp(t, `(?m)^nodes\s+2 \(pending 1, waiting 1; unfinished 2, failed 0\)$`, res.stdout)
 	require.Regexp(t, `(?m)^approve\s+flow\.wait\s+waiting\s+waits for a signal \(flow\.signal\)$`, res.stdout)
 }
+
+// worker status counts the nodes waiting for a concurrency slot, per key;
+// --json marks each such node.
+func TestStatusCountsNodesWaitingForASlot(t *testing.T) {
+	t.Parallel()
+	pool := flowtest.NewPool(t)
+	var runID int64
+	require.NoError(t, pool.QueryRow(context.Background(), `SELECT flow.start('{"nodes": [
+		{"id": "a", "kind": "noop", "concurrency": {"key": "api", "limit": 1}},
+		{"id": "b", "kind": "noop", "concurrency": {"key": "api", "limit": 1}},
+		{"id": "c", "kind": "noop", "concurrency": {"key": "api", "limit": 1}}]}')`).Scan(&runID))
+	id := strconv.FormatInt(runID, 10)
+
+	res := cli(t, "", db(pool, "status", id)...)
+	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
+	require.Regexp(t, `(?m)^slots\s+2 nodes waiting for a concurrency slot \("api" 2\)$`, res.stdout)
+
+	res = cli(t, "", db(pool, "status", "--json", id)...)
+	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
+	var doc struct {
+		Nodes []render.NodeDoc `json:"nodes"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(res.stdout), &doc))
+	waiting := map[string]bool{}
+	for _, n := range doc.Nodes {
+		require.Equal(t, "api", n.ConcurrencyKey)
+		waiting[n.NodeID] = n.WaitingForSlot
+	}
+	require.Equal(t, map[string]bool{"a": false, "b": true, "c": true}, waiting)
+}

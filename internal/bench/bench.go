@@ -5,8 +5,8 @@
 // memory and disk.
 //
 // Run is destructive: it needs a database with htdag's migrations and no jobs
-// or runs in it, and it TRUNCATEs public.river_job, flow.node and flow.run
-// (CASCADE) before every shape and once more at the end; the hierarchy shapes
+// or runs in it, and it TRUNCATEs public.river_job, flow.node, flow.run and
+// the concurrency keys' tables (CASCADE) before every shape and once more at the end; the hierarchy shapes
 // set track_functions on the database while they run. Nothing else may work
 // jobs on that database meanwhile. Use a database of its own (see
 // docs/BENCHMARKS.md).

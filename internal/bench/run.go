@@ -31,9 +31,11 @@ const (
 // truncate empties the job and run tables, and with CASCADE every table
 // that references them (htdag's own, such as a tree's counters). Run only
 // starts on a database whose job and run tables are empty, so a referencing
-// table can only hold rows of the benchmark's own runs.
+// table can only hold rows of the benchmark's own runs. The concurrency
+// keys' tables reference nothing and are emptied by name (fanout-keyed's keys
+// start each run at a count of 0).
 func truncate(ctx context.Context, pool *pgxpool.Pool) error {
-	_, err := pool.Exec(ctx, `TRUNCATE public.river_job, flow.node, flow.run CASCADE`)
+	_, err := pool.Exec(ctx, `TRUNCATE public.river_job, flow.node, flow.run, flow.concurrency_slot, flow.concurrency_wait CASCADE`)
 	return err
 }
 

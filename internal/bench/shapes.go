@@ -16,7 +16,11 @@ const (
 	ShapeChain    = "chain"
 	ShapeFanout   = "fanout"
 	ShapeFanout1k = "fanout1k"
-	ShapeDiamonds = "diamonds"
+	// ShapeFanoutKeyed is fanout1k with concurrency keys on its middle
+	// nodes: fanoutKeys keys of limit fanoutKeyLimit, so most nodes wait
+	// for a slot and are admitted by the completions of their key.
+	ShapeFanoutKeyed = "fanout-keyed"
+	ShapeDiamonds    = "diamonds"
 	// ShapeDiamondsBatched starts the same runs through Client.StartMany,
 	// diamondBatch runs per transaction.
 	ShapeDiamondsBatched = "diamonds-batched"
@@ -136,6 +140,14 @@ var flatShapes = []shape{
 			return fmt.Sprintf("1 run, 1 -> %d -> 1", size(q, 1_000))
 		},
 		build: func(q bool) *workload { return single(fanoutSpec("fanout1k", size(q, 1_000))) },
+	},
+	{
+		name: ShapeFanoutKeyed,
+		describe: func(q bool) string {
+			return fmt.Sprintf("1 run, 1 -> %d -> 1, the middle nodes under %d concurrency keys of limit %d",
+				size(q, 1_000), fanoutKeys, fanoutKeyLimit)
+		},
+		build: func(q bool) *workload { return single(fanoutKeyedSpec("fanout-keyed", size(q, 1_000))) },
 	},
 	{
 		name: ShapeDiamonds,
@@ -266,15 +278,39 @@ func chainSpec(name string, n int) ([]byte, int) {
 
 // fanoutSpec is src -> width nodes -> sink.
 func fanoutSpec(name string, width int) ([]byte, int) {
+	return fanoutSpecWith(name, width, nil)
+}
+
+// fanoutSpecWith is fanoutSpec with middle node i passed to mid (when not
+// nil) before it is added.
+func fanoutSpecWith(name string, width int, mid func(i int, n *flow.NodeSpec)) ([]byte, int) {
 	spec := &flow.Spec{Name: name, Nodes: make([]flow.NodeSpec, 0, width+2)}
 	spec.Nodes = append(spec.Nodes, noop("src"))
 	mids := make([]string, width)
 	for i := range width {
 		mids[i] = fmt.Sprintf("m%d", i)
-		spec.Nodes = append(spec.Nodes, noop(mids[i], "src"))
+		n := noop(mids[i], "src")
+		if mid != nil {
+			mid(i, &n)
+		}
+		spec.Nodes = append(spec.Nodes, n)
 	}
 	spec.Nodes = append(spec.Nodes, noop("sink", mids...))
 	return mustJSON(spec), width + 2
+}
+
+// fanoutKeys and fanoutKeyLimit are the fanout-keyed shape's concurrency:
+// middle node i has key "bench-k(i mod fanoutKeys)".
+const (
+	fanoutKeys     = 4
+	fanoutKeyLimit = 10
+)
+
+// fanoutKeyedSpec is fanoutSpec with a concurrency key on each middle node.
+func fanoutKeyedSpec(name string, width int) ([]byte, int) {
+	return fanoutSpecWith(name, width, func(i int, n *flow.NodeSpec) {
+		n.Concurrency = &flow.Concurrency{Key: fmt.Sprintf("bench-k%d", i%fanoutKeys), Limit: fanoutKeyLimit}
+	})
 }
 
 // diamondSpec is a -> {b, c, d} -> e.

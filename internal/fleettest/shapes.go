@@ -88,7 +88,7 @@ func (f *fleet) runShape(ctx context.Context, s shape, processes int) (ShapeResu
 	// Empty tables and a checkpoint: every shape starts from the same
 	// state, and its WAL holds the full-page images of each page's first
 	// change after a checkpoint.
-	if _, err := f.admin.Exec(ctx, "TRUNCATE public.river_job, flow.node, flow.run, flow.tree_count CASCADE"); err != nil {
+	if _, err := f.admin.Exec(ctx, "TRUNCATE public.river_job, flow.node, flow.run, flow.tree_count, flow.concurrency_slot, flow.concurrency_wait CASCADE"); err != nil {
 		return r, fmt.Errorf("truncating: %w", err)
 	}
 	if _, err := f.admin.Exec(ctx, "CHECKPOINT"); err != nil {

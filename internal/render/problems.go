@@ -17,7 +17,11 @@ func ProblemsText(w io.Writer, problems []flow.Problem) error {
 	}
 	rows := [][]string{{"RUN", "NODE", "CATEGORY", "PROBLEM"}}
 	for _, p := range problems {
-		rows = append(rows, []string{strconv.FormatInt(p.RunID, 10), cell(orDash(p.NodeID), 0), cell(orDash(string(p.Category)), 0), cell(p.Problem, 0)})
+		run := "-" // a problem of no one run (a concurrency key's count)
+		if p.RunID != 0 {
+			run = strconv.FormatInt(p.RunID, 10)
+		}
+		rows = append(rows, []string{run, cell(orDash(p.NodeID), 0), cell(orDash(string(p.Category)), 0), cell(p.Problem, 0)})
 	}
 	return writeTable(w, rows, alignLeft)
 }

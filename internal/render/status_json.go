@@ -69,6 +69,10 @@ type NodeDoc struct {
 	AttemptedAt *time.Time      `json:"attempted_at"`
 	FinalizedAt *time.Time      `json:"finalized_at"`
 	ChildRunID  *int64          `json:"child_run_id"`
+	// ConcurrencyKey and WaitingForSlot are absent for a node without a
+	// concurrency key.
+	ConcurrencyKey string `json:"concurrency_key,omitempty"`
+	WaitingForSlot bool   `json:"waiting_for_slot,omitempty"`
 }
 
 // TreeNodeDoc is one row of flow.tree: Path is the node's place from the run
@@ -173,7 +177,7 @@ func NewStatusDoc(t *Tree, nodes []*flow.NodeInfo, now time.Time) StatusDoc {
 			NodeID: n.NodeID, JobID: n.JobID, Kind: n.Kind, State: string(n.State),
 			Attempt: n.Attempt, MaxAttempts: n.MaxAttempts, Parents: parents, Waiting: n.Waiting,
 			LastError: n.LastError, Output: n.Output, AttemptedAt: n.AttemptedAt, FinalizedAt: n.FinalizedAt,
-			ChildRunID: n.ChildRunID,
+			ChildRunID: n.ChildRunID, ConcurrencyKey: n.ConcurrencyKey, WaitingForSlot: n.WaitingForSlot,
 		})
 	}
 	for _, n := range t.rows {

@@ -3,6 +3,7 @@ package render
 import (
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -84,6 +85,23 @@ func StatusText(w io.Writer, t *Tree, v View, now time.Time) error {
 	return nil
 }
 
+// slotWaitsText is the header's "slots" value: how many nodes of the tree
+// wait for a concurrency slot, in all and per key (keys in order).
+func slotWaitsText(waits map[string]int) string {
+	keys := make([]string, 0, len(waits))
+	total := 0
+	for k, n := range waits {
+		keys = append(keys, k)
+		total += n
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", strconv.Quote(Clean(k)), waits[k])
+	}
+	return fmt.Sprintf("%d %s waiting for a concurrency slot (%s)", total, plural(total, "node", "nodes"), strings.Join(parts, ", "))
+}
+
 // writeRunHeader prints the run's fields, a label and a value a line, and a
 // blank line.
 func writeRunHeader(w io.Writer, t *Tree, width int, now time.Time) error {
@@ -120,7 +138,11 @@ func writeRunHeader(w io.Writer, t *Tree, width int, now time.Time) error {
 			[]string{"top run", fmt.Sprintf("%d (this run is at depth %d)", run.TopRunID, run.Depth)})
 	}
 	rows = append(rows,
-		[]string{"nodes", fmt.Sprintf("%d (%s; unfinished %d, failed %d)", run.NodeCount, strings.Join(parts, ", "), run.Unfinished, run.Failed)},
+		[]string{"nodes", fmt.Sprintf("%d (%s; unfinished %d, failed %d)", run.NodeCount, strings.Join(parts, ", "), run.Unfinished, run.Failed)})
+	if len(t.slotWaits) > 0 {
+		rows = append(rows, []string{"slots", slotWaitsText(t.slotWaits)})
+	}
+	rows = append(rows,
 		[]string{"created", formatTime(&run.CreatedAt)},
 		[]string{"started", formatTime(run.StartedAt)},
 		[]string{"finished", formatTime(run.FinishedAt)},

@@ -209,3 +209,18 @@ func TestStatusTextDeadlineAndCancelReason(t *testing.T) {
 	out = statusText(t, run, rows, View{MaxNodes: 20, Depth: DepthAuto})
 	require.Regexp(t, `(?m)^deadline\s+\S+ \S+ \S+ \(timeout_ms 2000\)\ncancelled\s+run 1 passed its deadline \(timeout_ms 2000\) and was cancelled$`, out)
 }
+
+// The header counts the tree's nodes waiting for a concurrency slot, in all
+// and per key; without any, there is no such line.
+func TestStatusTextSlotWaits(t *testing.T) {
+	t.Parallel()
+	run, rows := threeLevels(5, 3)
+	tree := NewTree(run, rows)
+	require.Equal(t, []int64{1, 2, 3}, tree.RunIDs())
+	tree.SetSlotWaits(map[string]int{"tenant-b": 1, "tenant-a": 2})
+	var b bytes.Buffer
+	require.NoError(t, StatusText(&b, tree, View{MaxNodes: 20, Depth: DepthAll}, created.Add(3*time.Second)))
+	require.Regexp(t, `(?m)^nodes     .*\nslots     3 nodes waiting for a concurrency slot \("tenant-a" 2, "tenant-b" 1\)\ncreated `, b.String())
+
+	require.NotContains(t, statusText(t, run, rows, View{MaxNodes: 20, Depth: DepthAll}), "slots")
+}

@@ -19,6 +19,22 @@ type Tree struct {
 	runs []*treeRun // pre-order: a run comes before the runs below it
 	byID map[int64]*treeRun
 	rows []*flow.TreeNode
+	// slotWaits counts the tree's nodes waiting for a concurrency slot, per
+	// key (SetSlotWaits).
+	slotWaits map[string]int
+}
+
+// SetSlotWaits records how many of the tree's pending nodes wait for a slot
+// of each concurrency key (flow.Client.SlotWaits), for the run header.
+func (t *Tree) SetSlotWaits(waits map[string]int) { t.slotWaits = waits }
+
+// RunIDs are the ids of the tree's runs, the run asked for first.
+func (t *Tree) RunIDs() []int64 {
+	ids := make([]int64, 0, len(t.runs))
+	for _, r := range t.runs {
+		ids = append(ids, r.id)
+	}
+	return ids
 }
 
 // treeRun is one run of a tree.

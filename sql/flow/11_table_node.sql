@@ -27,6 +27,8 @@ CREATE TABLE flow.node (
     condition       text,
     failed_parents  integer NOT NULL DEFAULT 0,
     skipped_parents integer NOT NULL DEFAULT 0,
+    concurrency_key   text,
+    concurrency_limit integer,
     CONSTRAINT node_id_valid CHECK (node_id !~ '[^A-Za-z0-9_.:-]' AND length(node_id) BETWEEN 1 AND 128),
     CONSTRAINT node_waiting_in_range CHECK (waiting BETWEEN 0 AND cardinality(parents)),
     CONSTRAINT node_id_unique_in_run UNIQUE (run_id, node_id),
@@ -34,7 +36,10 @@ CREATE TABLE flow.node (
     CONSTRAINT node_trigger_rule_valid CHECK (trigger_rule IN ('all_done', 'one_failed', 'none_failed')),
     CONSTRAINT node_condition_is_jsonpath CHECK (condition IS NULL OR condition::jsonpath IS NOT NULL),
     CONSTRAINT node_failed_parents_in_range CHECK (failed_parents BETWEEN 0 AND waiting),
-    CONSTRAINT node_skipped_parents_in_range CHECK (skipped_parents BETWEEN 0 AND cardinality(parents) - waiting)
+    CONSTRAINT node_skipped_parents_in_range CHECK (skipped_parents BETWEEN 0 AND cardinality(parents) - waiting),
+    CONSTRAINT node_concurrency_key_and_limit CHECK ((concurrency_key IS NULL) = (concurrency_limit IS NULL)),
+    CONSTRAINT node_concurrency_limit_positive CHECK (concurrency_limit > 0),
+    CONSTRAINT node_concurrency_only_on_tasks CHECK (concurrency_key IS NULL OR mode IS NULL)
 ) WITH (fillfactor = 50); -- room for HOT updates of waiting (measured: 7x cheaper on a 10,000-wide release)
 ALTER TABLE flow.node ENABLE ROW LEVEL SECURITY; -- 50_policy_node_visible.sql
 
@@ -46,4 +51,6 @@ COMMENT ON COLUMN flow.node.trigger_rule IS 'When the node runs: NULL for all_su
 COMMENT ON COLUMN flow.node.condition IS 'The node''s "if" as written: a JSON path predicate over its inputs, checked when its rule lets it run; false skips it.';
 COMMENT ON COLUMN flow.node.failed_parents IS 'Number of parents cancelled or discarded (counted in waiting too: they are not completed).';
 COMMENT ON COLUMN flow.node.skipped_parents IS 'Number of parents skipped (completed with metadata flow_skipped; not counted in waiting).';
+COMMENT ON COLUMN flow.node.concurrency_key IS 'The node''s concurrency key (README "Concurrency keys"), evaluated when the node was inserted; NULL: no limit.';
+COMMENT ON COLUMN flow.node.concurrency_limit IS 'At most this many nodes with the node''s concurrency key run at once (checked when this node is admitted).';
 COMMENT ON COLUMN flow.node.mode IS 'NULL for a task; ''workflow'' or ''map'' for a node that runs as a child run when released instead of as a job; ''wait'' for a node completed by flow.signal.';

@@ -5,7 +5,8 @@
 -- children are released. The child run's input is the spec's "input", else
 -- the node's own inputs (by reference). The run owner's limits and kind
 -- grants apply to the spec as to flow.start's (22023, 42501). Returns the
--- child run's id.
+-- child run's id. A node with a concurrency key gives its slot back: it
+-- waits for its child run, it does not run.
 CREATE OR REPLACE FUNCTION flow.expand(p_job_id bigint, spec jsonb) RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -88,6 +89,11 @@ BEGIN
     v_child := flow.start_child(p_job_id, v_job.run_id, spec, spec -> 'input', false,
                                 v_check.ids, v_check.edge_parent, v_check.edge_child);
     UPDATE public.river_job SET state = 'pending' WHERE id = p_job_id;
+    -- A node with a concurrency key no longer runs: its slot goes to the
+    -- next waiting node of its key.
+    IF EXISTS (SELECT 1 FROM flow.node WHERE job_id = p_job_id AND concurrency_key IS NOT NULL) THEN
+        PERFORM flow.concurrency_settle(ARRAY[p_job_id], '{}', '{}', '{}');
+    END IF;
     RETURN v_child;
 END;
 $$;

@@ -4,7 +4,8 @@
 -- (completed with flow_skipped) once its rule says it is; a sub-workflow, map
 -- or expanded node never becomes runnable (River has no worker for it; its child run is what
 -- runs): flow.retry resumes those. A parked wait node may be completed
--- from pending (flow.signal does it). The release trigger and flow.retry make
+-- from pending (flow.signal does it). A pending node with a concurrency key
+-- becomes runnable only when flow.concurrency_settle admits it. The release trigger and flow.retry make
 -- nodes runnable themselves (with flow.in_trigger set) and are not checked.
 CREATE OR REPLACE FUNCTION flow.guard_runnable() RETURNS trigger
 LANGUAGE plpgsql
@@ -38,6 +39,12 @@ BEGIN
     END IF;
     IF v_node.mode = 'wait' AND NEW.state = 'completed' AND OLD.metadata ? 'flow_waiting_since' THEN
         RETURN NEW; -- a parked wait node, signalled (flow.signal)
+    END IF;
+    IF OLD.state = 'pending' AND NEW.state <> 'completed' AND v_node.concurrency_key IS NOT NULL THEN
+        RAISE EXCEPTION 'htdag: node "%" of run % cannot be made %: it waits for a slot of concurrency key %',
+                        v_node.node_id, v_node.run_id, NEW.state, to_json(v_node.concurrency_key)
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'it starts when a node of its key finishes; see flow.blocked';
     END IF;
     SELECT id INTO v_child FROM flow.run WHERE parent_job_id = NEW.id;
     IF v_node.mode IS NOT NULL OR v_child IS NOT NULL THEN

@@ -16,6 +16,11 @@
 -- UI and River's JobList (TagsAny) can show one run's or one tree's jobs.
 -- They are written here, not through River's insert, whose tag pattern
 -- allows no ':'; nothing in River checks tags after an insert.
+--
+-- A task node (not a wait node) with a "concurrency" (its own, else the spec's) gets its key
+-- (flow.concurrency_key) and limit; a root with one is inserted pending and
+-- queued for a slot (flow.concurrency_settle). A map of tasks carries it in
+-- its args for its elements (flow.start_node).
 CREATE OR REPLACE FUNCTION flow.insert_nodes(p_run_id bigint, p_spec jsonb, p_ids text[], p_ep integer[], p_ec integer[])
 RETURNS bigint[]
 LANGUAGE plpgsql
@@ -31,14 +36,27 @@ DECLARE
     v_queues text[];
     v_roots  bigint[];
     v_waits  bigint[];
+    v_kroots bigint[];
+    v_input  jsonb;
 BEGIN
     SELECT 'flow_tree:' || r.root_run_id INTO v_tree FROM flow.run r WHERE r.id = p_run_id;
+    -- The run's input, for concurrency keys that are JSON paths (only then:
+    -- a child run's is read through its node). A map's elements read the
+    -- input of the map node's run, as the map node's own key would.
+    IF (p_spec ? 'concurrency' AND left(p_spec -> 'concurrency' ->> 'key', 1) = '$')
+       OR jsonb_path_exists(p_spec, '$.nodes[*].concurrency.key ? (@ starts with "$")') THEN
+        SELECT CASE WHEN r.is_map THEN flow.run_input(r.id) -> 'input'
+                    WHEN r.input_from_parent THEN flow.run_input(r.id)
+                    ELSE r.input END
+          INTO v_input FROM flow.run r WHERE r.id = p_run_id;
+    END IF;
     -- Rows go in in spec order, so ascending job ids follow the spec (checked below).
     WITH ins AS (
         INSERT INTO public.river_job (args, kind, max_attempts, metadata, priority, queue, state, scheduled_at, tags)
         SELECT CASE WHEN x.e ? 'map' THEN jsonb_strip_nulls(jsonb_build_object(
                                               'over', x.e -> 'map', 'kind', x.e -> 'kind',
-                                              'args', x.e -> 'args', 'workflow', x.e -> 'workflow'))
+                                              'args', x.e -> 'args', 'workflow', x.e -> 'workflow',
+                                              'concurrency', CASE WHEN NOT x.e ? 'workflow' THEN x.conc END))
                     WHEN x.e ? 'workflow' THEN x.e -> 'workflow'
                     WHEN x.e ? 'wait' THEN x.e -> 'wait'
                     ELSE coalesce(x.e -> 'args', '{}'::jsonb) END,
@@ -51,13 +69,14 @@ BEGIN
                    || CASE WHEN x.e ? 'item' THEN jsonb_build_object('flow_item', x.e -> 'item') ELSE '{}'::jsonb END,
                coalesce((x.e ->> 'priority')::smallint, (p_spec ->> 'priority')::smallint, 1),
                coalesce(x.e ->> 'queue', p_spec ->> 'queue', 'default'),
-               CASE WHEN x.has_parents OR x.e ? 'workflow' OR x.e ? 'wait' THEN 'pending'::public.river_job_state
+               CASE WHEN x.has_parents OR x.e ? 'workflow' OR x.e ? 'wait' OR x.conc IS NOT NULL THEN 'pending'::public.river_job_state
                     WHEN x.at > now() THEN 'scheduled'::public.river_job_state
                     ELSE 'available'::public.river_job_state END,
                coalesce(x.at, now()),
                ARRAY['flow_run:' || p_run_id, 'flow_node:' || (x.e ->> 'id')] || CASE WHEN v_tree IS NULL THEN '{}'::text[] ELSE ARRAY[v_tree] END
           FROM (SELECT e, i, coalesce(flow.parse_time(e ->> 'at'), flow.parse_time(p_spec ->> 'at')) AS at,
-                       jsonb_array_length(coalesce(e -> 'deps', '[]'::jsonb)) > 0 OR e ? 'map' AS has_parents
+                       jsonb_array_length(coalesce(e -> 'deps', '[]'::jsonb)) > 0 OR e ? 'map' AS has_parents,
+                       CASE WHEN NOT (e ? 'workflow' OR e ? 'wait') THEN coalesce(e -> 'concurrency', p_spec -> 'concurrency') END AS conc
                   FROM jsonb_array_elements(p_spec -> 'nodes') WITH ORDINALITY AS t(e, i)) x
          ORDER BY x.i
         RETURNING id, metadata ->> 'flow_node' AS node_id, state, queue, kind
@@ -78,23 +97,39 @@ BEGIN
           JOIN n pj ON pj.i = e.p
           JOIN n cj ON cj.i = e.c
     ), ins AS (
-        INSERT INTO flow.node (job_id, run_id, node_id, parents, children, waiting, mode, trigger_rule, condition)
+        INSERT INTO flow.node (job_id, run_id, node_id, parents, children, waiting, mode, trigger_rule, condition,
+                               concurrency_key, concurrency_limit)
         SELECT n.job_id, p_run_id, n.node_id,
                coalesce(par.ids, '{}'), coalesce(chi.ids, '{}'), coalesce(cardinality(par.ids), 0),
                CASE WHEN x.e ? 'map' THEN 'map' WHEN x.e ? 'workflow' THEN 'workflow' WHEN x.e ? 'wait' THEN 'wait' END,
-               nullif(x.e ->> 'trigger', 'all_success'), x.e ->> 'if'
+               nullif(x.e ->> 'trigger', 'all_success'), x.e ->> 'if',
+               CASE WHEN c.conc IS NOT NULL
+                    THEN flow.concurrency_key(c.conc ->> 'key',
+                                              jsonb_build_object('input', v_input, 'args', coalesce(x.e -> 'args', '{}'::jsonb),
+                                                                 'item', x.e -> 'item'),
+                                              n.node_id) END,
+               (c.conc ->> 'limit')::integer
           FROM n
           JOIN jsonb_array_elements(p_spec -> 'nodes') WITH ORDINALITY AS x(e, i) ON x.i = n.i
+          CROSS JOIN LATERAL (SELECT CASE WHEN NOT (x.e ? 'workflow' OR x.e ? 'map' OR x.e ? 'wait')
+                                          THEN coalesce(x.e -> 'concurrency', p_spec -> 'concurrency') END AS conc) c
           LEFT JOIN (SELECT child, array_agg(parent ORDER BY parent) AS ids FROM e GROUP BY child) par ON par.child = n.job_id
           LEFT JOIN (SELECT parent, array_agg(child ORDER BY child) AS ids FROM e GROUP BY parent) chi ON chi.parent = n.job_id
-        RETURNING job_id, mode, waiting
+        RETURNING job_id, mode, waiting, concurrency_key
     )
     SELECT array_agg(job_id ORDER BY job_id) FILTER (WHERE mode = 'workflow' AND waiting = 0),
-           array_agg(job_id ORDER BY job_id) FILTER (WHERE mode = 'wait' AND waiting = 0)
-      INTO v_roots, v_waits
+           array_agg(job_id ORDER BY job_id) FILTER (WHERE mode = 'wait' AND waiting = 0),
+           array_agg(job_id ORDER BY job_id) FILTER (WHERE concurrency_key IS NOT NULL AND waiting = 0)
+      INTO v_roots, v_waits, v_kroots
       FROM ins;
     IF v_waits IS NOT NULL THEN
         PERFORM flow.park_waits(v_waits);
+    END IF;
+
+    -- Roots with a concurrency key were inserted pending: they queue for a
+    -- slot of their key (flow.concurrency_settle).
+    IF v_kroots IS NOT NULL THEN
+        PERFORM flow.concurrency_settle('{}', '{}', v_kroots, '{}');
     END IF;
 
     -- Wake River's producers for each queue that got runnable roots.

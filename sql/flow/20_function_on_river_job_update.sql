@@ -28,6 +28,12 @@
 --      1-5 run again in this same invocation until nothing more changes. A
 --      round follows only a cascade or a run finishing, so statements that
 --      complete nodes without any of these run one round.
+--   6. a node with a concurrency key (README "Concurrency keys") is not
+--      released in step 2 but queued for a slot of its key, and a keyed node
+--      of the statement that finished gives its slot back; both are settled
+--      once, after the rounds, by flow.concurrency_settle, which admits the
+--      oldest waiting nodes of each key while it has free slots. Nodes
+--      without a key cost only a column test for this.
 --
 -- A run being cancelled (flow.cancel, listed in flow.cancelling) gets no
 -- decisions: its pending nodes are all cancelled by the same statement.
@@ -103,6 +109,13 @@ DECLARE
     v_next_runs bigint[];
     v_next_new  text[];
     v_next_nsk  boolean[];
+    v_kfree   bigint[];  -- concurrency keys: nodes that gave their slot back,
+    v_ktake   bigint[];  -- took one (made runnable from a final state by hand),
+    v_kgone   bigint[];  -- finished while pending (out of the queue),
+    v_kready  bigint[] := '{}'; -- are to run (queued for a slot)
+    v_kcond   bigint[];  -- are to run if their "if" holds
+    v_kpart   bigint[];
+    v_kpart2  bigint[];
     v_cancelling bigint[] := string_to_array(nullif(current_setting('flow.cancelling', true), ''), ',')::bigint[];
 BEGIN
     IF current_setting('flow.in_trigger', true) = 'on' THEN
@@ -142,12 +155,16 @@ BEGIN
     END IF;
 
     WITH n AS MATERIALIZED (
-        SELECT job_id, run_id FROM flow.node WHERE job_id = ANY (v_ids)
+        SELECT job_id, run_id, concurrency_key FROM flow.node WHERE job_id = ANY (v_ids)
     )
     SELECT array_agg(t.id ORDER BY t.id), array_agg(n.run_id ORDER BY t.id),
            array_agg(t.os ORDER BY t.id), array_agg(t.ns ORDER BY t.id),
-           array_agg(t.osk ORDER BY t.id), array_agg(t.nsk ORDER BY t.id)
-      INTO v_ids, v_runs, v_old, v_new, v_osk, v_nsk
+           array_agg(t.osk ORDER BY t.id), array_agg(t.nsk ORDER BY t.id),
+           array_agg(t.id) FILTER (WHERE n.concurrency_key IS NOT NULL AND t.os <> 'pending' AND NOT t.os = ANY (v_final)),
+           array_agg(t.id) FILTER (WHERE n.concurrency_key IS NOT NULL AND t.os = ANY (v_final)
+                                     AND t.ns <> 'pending' AND NOT t.ns = ANY (v_final)),
+           array_agg(t.id) FILTER (WHERE n.concurrency_key IS NOT NULL AND t.os = 'pending')
+      INTO v_ids, v_runs, v_old, v_new, v_osk, v_nsk, v_kfree, v_ktake, v_kgone
       FROM n
       JOIN unnest(v_ids, v_old, v_new, v_osk, v_nsk) AS t(id, os, ns, osk, nsk) ON t.id = n.job_id;
     IF v_ids IS NULL THEN
@@ -163,6 +180,7 @@ BEGIN
         v_cancel := '{}';
         v_skip := '{}';
         v_reasons := '{}';
+        v_kcond := '{}';
         v_child := NULL;
         v_rids := NULL;
         v_notes := '{}';
@@ -232,18 +250,21 @@ BEGIN
                      WHERE n.job_id = ANY (ARRAY(SELECT t.c FROM unnest(v_child, v_cdw, v_cdf, v_cds) AS t(c, dw, df, ds)
                                                   WHERE t.dw = v_tr.dw AND t.df = v_tr.df AND t.ds = v_tr.ds))
                     RETURNING n.job_id, n.mode, n.condition IS NOT NULL AS has_if, n.trigger_rule,
+                              n.concurrency_key IS NOT NULL AS keyed,
                               flow.rule_decision(n.trigger_rule, n.waiting, n.failed_parents, n.skipped_parents) AS now,
                               flow.rule_decision(n.trigger_rule, n.waiting - v_tr.dw, n.failed_parents - v_tr.df,
                                                  n.skipped_parents - v_tr.ds) AS before
                 )
-                SELECT array_agg(job_id) FILTER (WHERE now = 'run' AND NOT has_if AND mode IS NULL),
+                SELECT array_agg(job_id) FILTER (WHERE now = 'run' AND NOT has_if AND mode IS NULL AND NOT keyed),
                        array_agg(job_id) FILTER (WHERE now = 'run' AND NOT has_if AND mode IS NOT NULL),
                        array_agg(job_id) FILTER (WHERE now = 'run' AND has_if),
                        array_agg(job_id) FILTER (WHERE now = 'cancel'),
                        array_agg(job_id) FILTER (WHERE now = 'skip'),
                        array_agg(CASE WHEN trigger_rule = 'one_failed' THEN 'htdag: skipped: no parent failed (trigger one_failed)'
-                                      ELSE 'htdag: skipped because a parent was skipped' END) FILTER (WHERE now = 'skip')
-                  INTO v_part, v_part2, v_part3, v_part4, v_part5, v_tpart
+                                      ELSE 'htdag: skipped because a parent was skipped' END) FILTER (WHERE now = 'skip'),
+                       array_agg(job_id) FILTER (WHERE now = 'run' AND keyed AND NOT has_if),
+                       array_agg(job_id) FILTER (WHERE now = 'run' AND keyed AND has_if)
+                  INTO v_part, v_part2, v_part3, v_part4, v_part5, v_tpart, v_kpart, v_kpart2
                   FROM upd
                  WHERE now IS DISTINCT FROM before AND now IS NOT NULL;
                 v_ready := v_ready || coalesce(v_part, '{}');
@@ -252,6 +273,8 @@ BEGIN
                 v_cancel := v_cancel || coalesce(v_part4, '{}');
                 v_skip := v_skip || coalesce(v_part5, '{}');
                 v_reasons := v_reasons || coalesce(v_tpart, '{}');
+                v_kready := v_kready || coalesce(v_kpart, '{}');
+                v_kcond := v_kcond || coalesce(v_kpart2, '{}');
             END LOOP;
 
             -- 2a. Nodes with an "if" run if it holds, and are skipped if not.
@@ -262,6 +285,11 @@ BEGIN
                        v_reasons || coalesce(array_agg(c.reason) FILTER (WHERE NOT c.holds), '{}')
                   INTO v_ready, v_special, v_skip, v_reasons
                   FROM flow.conditions_hold(v_cond) c;
+                -- Those with a concurrency key queue for a slot instead.
+                IF v_kcond <> '{}' THEN
+                    v_kready := v_kready || ARRAY(SELECT r FROM unnest(v_ready) AS r WHERE r = ANY (v_kcond));
+                    v_ready := ARRAY(SELECT r FROM unnest(v_ready) AS r WHERE NOT r = ANY (v_kcond));
+                END IF;
             END IF;
 
             -- 2b. Release the tasks to run.
@@ -423,6 +451,14 @@ BEGIN
         v_old := array_fill('pending'::text, ARRAY[cardinality(v_ids)]);
         v_osk := array_fill(false, ARRAY[cardinality(v_ids)]);
     END LOOP;
+
+    -- 6. Concurrency keys, once all rounds are done (the keys locked once, in
+    --    key order): slots given back by nodes of the statement that
+    --    finished, nodes queued, waiting nodes admitted
+    --    (flow.concurrency_settle). Nodes without a key never get here.
+    IF v_kfree IS NOT NULL OR v_ktake IS NOT NULL OR v_kgone IS NOT NULL OR v_kready <> '{}' THEN
+        PERFORM flow.concurrency_settle(v_kfree, v_ktake, v_kready, v_kgone);
+    END IF;
 
     PERFORM set_config('flow.in_trigger', 'off', true);
     RETURN NULL;

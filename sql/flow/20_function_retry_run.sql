@@ -21,6 +21,7 @@ DECLARE
     v_reasons text[];
     v_cancel  bigint[];
     v_reason  text;
+    v_kready  bigint[];
 BEGIN
     SELECT state INTO v_state FROM flow.run WHERE id = p_run_id;
     IF v_state IN ('failed', 'cancelled') THEN
@@ -91,7 +92,7 @@ BEGIN
     -- What each pending node's trigger rule (and "if") makes of its parents
     -- now; nodes waiting for a child run keep waiting for it.
     WITH d AS (
-        SELECT n.job_id, n.mode, n.condition IS NOT NULL AS has_if,
+        SELECT n.job_id, n.mode, n.condition IS NOT NULL AS has_if, n.concurrency_key IS NOT NULL AS keyed,
                flow.rule_decision(n.trigger_rule, n.waiting, n.failed_parents, n.skipped_parents) AS decision,
                n.trigger_rule
           FROM flow.node n
@@ -101,14 +102,15 @@ BEGIN
     ), c AS (
         SELECT h.job_id, h.holds, h.reason FROM flow.conditions_hold(ARRAY(SELECT job_id FROM d WHERE decision = 'run' AND has_if)) h
     )
-    SELECT array_agg(d.job_id) FILTER (WHERE d.decision = 'run' AND d.mode IS NULL AND coalesce(c.holds, true)),
+    SELECT array_agg(d.job_id) FILTER (WHERE d.decision = 'run' AND d.mode IS NULL AND NOT d.keyed AND coalesce(c.holds, true)),
            array_agg(d.job_id) FILTER (WHERE d.decision = 'run' AND d.mode IS NOT NULL AND coalesce(c.holds, true)),
            array_agg(d.job_id) FILTER (WHERE d.decision = 'skip' OR NOT coalesce(c.holds, true)),
            array_agg(coalesce(c.reason, CASE WHEN d.trigger_rule = 'one_failed' THEN 'htdag: skipped: no parent failed (trigger one_failed)'
                                              ELSE 'htdag: skipped because a parent was skipped' END))
                FILTER (WHERE d.decision = 'skip' OR NOT coalesce(c.holds, true)),
-           array_agg(d.job_id) FILTER (WHERE d.decision = 'cancel')
-      INTO v_ready, v_special, v_skip, v_reasons, v_cancel
+           array_agg(d.job_id) FILTER (WHERE d.decision = 'cancel'),
+           array_agg(d.job_id) FILTER (WHERE d.decision = 'run' AND d.keyed AND coalesce(c.holds, true))
+      INTO v_ready, v_special, v_skip, v_reasons, v_cancel, v_kready
       FROM d LEFT JOIN c ON c.job_id = d.job_id;
 
     -- Tasks to run run again.
@@ -121,6 +123,10 @@ BEGIN
     SELECT array_agg(DISTINCT queue) INTO v_queues FROM rel;
     PERFORM pg_notify('public.river_insert', json_build_object('queue', q)::text)
        FROM unnest(v_queues) AS q;
+    -- Tasks with a concurrency key queue for a slot of their key again.
+    IF v_kready IS NOT NULL THEN
+        PERFORM flow.concurrency_settle('{}', '{}', v_kready, '{}');
+    END IF;
 
     UPDATE flow.run r
        SET state = 'running',

@@ -38,11 +38,11 @@ DECLARE
     v_problem text;
     v_allowed text[] := CASE WHEN p_nested
                              THEN ARRAY['name', 'input', 'nodes', 'queue', 'priority', 'max_attempts', 'at', 'output',
-                                        'timeout_ms']
+                                        'timeout_ms', 'concurrency']
                              ELSE ARRAY['name', 'input', 'nodes', 'key', 'queue', 'priority', 'max_attempts', 'at', 'output',
-                                        'max_depth', 'max_tree_nodes', 'timeout_ms'] END;
+                                        'max_depth', 'max_tree_nodes', 'timeout_ms', 'concurrency'] END;
     v_node_keys CONSTANT text[] := ARRAY['id', 'kind', 'args', 'deps', 'queue', 'priority', 'max_attempts', 'at',
-                                         'timeout_ms', 'workflow', 'map', 'trigger', 'if', 'wait'];
+                                         'timeout_ms', 'workflow', 'map', 'trigger', 'if', 'wait', 'concurrency'];
     v_if      record;
     v_sub     record;
     v_nested  record;
@@ -100,6 +100,8 @@ BEGIN
         WHEN spec ? 'timeout_ms' AND (jsonb_typeof(spec -> 'timeout_ms') <> 'number' OR (spec ->> 'timeout_ms') !~ '^[0-9]{1,10}$'
                                       OR (spec ->> 'timeout_ms')::bigint NOT BETWEEN 1 AND 2147483647) THEN
             '"timeout_ms" (the run''s deadline) must be an integer from 1 to 2147483647 (milliseconds)'
+        WHEN spec ? 'concurrency' THEN
+            '"concurrency" ' || flow.concurrency_problem(spec -> 'concurrency')
     END;
     IF problem IS NOT NULL THEN
         RETURN;
@@ -138,11 +140,11 @@ BEGIN
                        array_to_string(v_node_keys, ', '))
             WHEN x.e ? 'wait' AND jsonb_typeof(x.e -> 'wait') <> 'object' THEN
                 format('node %s: "wait" must be an object, such as {} or {"timeout_ms": 86400000, "default": {"approved": false}}', to_json(x.e ->> 'id'))
-            WHEN x.e ? 'wait' AND x.e ?| ARRAY['kind', 'workflow', 'map', 'args', 'max_attempts', 'timeout_ms', 'at'] THEN
+            WHEN x.e ? 'wait' AND x.e ?| ARRAY['kind', 'workflow', 'map', 'args', 'max_attempts', 'timeout_ms', 'at', 'concurrency'] THEN
                 format('node %s: a wait node takes no %s (it runs no work: flow.signal completes it; its timeout is "wait": {"timeout_ms": ...})',
                        to_json(x.e ->> 'id'),
                        (SELECT to_json(k) FROM jsonb_object_keys(x.e) k
-                         WHERE k = ANY (ARRAY['kind', 'workflow', 'map', 'args', 'max_attempts', 'timeout_ms', 'at']) ORDER BY k LIMIT 1))
+                         WHERE k = ANY (ARRAY['kind', 'workflow', 'map', 'args', 'max_attempts', 'timeout_ms', 'at', 'concurrency']) ORDER BY k LIMIT 1))
             WHEN x.e ? 'wait' AND EXISTS (SELECT 1 FROM jsonb_object_keys(x.e -> 'wait') k WHERE k NOT IN ('timeout_ms', 'default')) THEN
                 format('node %s: "wait" has unknown key %s (allowed: timeout_ms, default)', to_json(x.e ->> 'id'),
                        (SELECT to_json(k) FROM jsonb_object_keys(x.e -> 'wait') k WHERE k NOT IN ('timeout_ms', 'default') ORDER BY k LIMIT 1))
@@ -162,6 +164,10 @@ BEGIN
                        to_json(x.e ->> 'id'),
                        (SELECT to_json(k) FROM jsonb_object_keys(x.e) k
                          WHERE k = ANY (ARRAY['queue', 'priority', 'max_attempts', 'timeout_ms', 'at']) ORDER BY k LIMIT 1))
+            WHEN x.e ? 'workflow' AND x.e ? 'concurrency' THEN
+                format('node %s: a sub-workflow node takes no "concurrency" (set it on its workflow, where it applies to each of its nodes)', to_json(x.e ->> 'id'))
+            WHEN x.e ? 'concurrency' AND flow.concurrency_problem(x.e -> 'concurrency') IS NOT NULL THEN
+                format('node %s: "concurrency" %s', to_json(x.e ->> 'id'), flow.concurrency_problem(x.e -> 'concurrency'))
             WHEN x.e ? 'map' AND x.e ? 'at' THEN
                 format('node %s: a map node takes no "at" (its elements start when it is released)', to_json(x.e ->> 'id'))
             WHEN x.e ? 'workflow' AND x.e ? 'map' AND (x.e -> 'workflow') ? 'input' THEN

@@ -5,6 +5,8 @@
 -- A child run's input is the spec's "input" when it has one, else the node's
 -- own inputs ({"input": ..., "parents": {...}}, see flow.node_inputs), by
 -- reference; the child runs of a mapped workflow get their element as input.
+-- The elements of a map of tasks get its "concurrency" (README "Concurrency
+-- keys"), so a key path may read "$.item".
 -- The workflow was checked whole when its top run started: only its own
 -- level is checked again here, for its ids and edges, so that a deep tree
 -- costs time linear in its spec.
@@ -59,6 +61,9 @@ BEGIN
                                                   'item', x.item)
                                || CASE WHEN v.metadata ? 'flow_timeout_ms'
                                        THEN jsonb_build_object('timeout_ms', v.metadata -> 'flow_timeout_ms')
+                                       ELSE '{}'::jsonb END
+                               || CASE WHEN v.args ? 'concurrency'
+                                       THEN jsonb_build_object('concurrency', v.args -> 'concurrency')
                                        ELSE '{}'::jsonb END
                      END ORDER BY x.i),
            array_agg((x.i - 1)::text ORDER BY x.i)

@@ -8,8 +8,11 @@
 -- not alive (lost or dead: a rescue is due), nodes waiting in a queue, or
 -- with a kind, that no live worker serves (they would wait forever unseen),
 -- and runs whose next node is scheduled more than a day ahead (nothing runs
--- until then; say so, in case that "at" was a mistake). `worker doctor`
--- prints it.
+-- until then; say so, in case that "at" was a mistake). With every
+-- unfinished run (NULL) it also compares each concurrency key's count with
+-- the nodes holding its slots (a leaked or lost slot), and with any run its
+-- nodes queued for a slot that is free (a lost admission) or no longer
+-- pending. `worker doctor` prints it.
 --
 -- Each problem has a category: 'consistency' (a counter disagrees with the
 -- jobs: an engine bug), 'stuck' (the run can never finish as it is),
@@ -36,7 +39,9 @@ AS $$
                j.queue, j.kind, j.scheduled_at, j.attempted_by[array_upper(j.attempted_by, 1)] AS client_id,
                c.id AS child_id, c.state AS child_state,
                p.unfinished AS parents_unfinished, p.failed AS parents_failed, p.skipped AS parents_skipped,
-               flow.rule_decision(n.trigger_rule, p.unfinished, p.failed, p.skipped) AS decision
+               flow.rule_decision(n.trigger_rule, p.unfinished, p.failed, p.skipped) AS decision,
+               n.concurrency_key, n.concurrency_limit,
+               n.concurrency_key IS NOT NULL AND EXISTS (SELECT 1 FROM flow.concurrency_wait w WHERE w.job_id = n.job_id) AS queued
           FROM flow.node n
           JOIN runs ON runs.id = n.run_id
           LEFT JOIN public.river_job j ON j.id = n.job_id
@@ -52,7 +57,8 @@ AS $$
                count(*) FILTER (WHERE nodes.state IS NULL OR nodes.state NOT IN ('completed', 'cancelled', 'discarded'))::integer AS unfinished,
                count(*) FILTER (WHERE nodes.state IN ('cancelled', 'discarded'))::integer AS failed,
                count(*) FILTER (WHERE nodes.state IN ('available', 'scheduled', 'running', 'retryable') OR nodes.signal_wait
-                                   OR (nodes.state = 'pending' AND nodes.child_state IN ('pending', 'running')))::integer AS runnable,
+                                   OR (nodes.state = 'pending' AND nodes.child_state IN ('pending', 'running'))
+                                   OR (nodes.state = 'pending' AND nodes.queued))::integer AS runnable,
                count(*) FILTER (WHERE nodes.state IN ('available', 'running', 'retryable') OR nodes.signal_wait
                                    OR (nodes.state = 'pending' AND nodes.child_state IN ('pending', 'running')))::integer AS active,
                min(nodes.scheduled_at) FILTER (WHERE nodes.state = 'scheduled') AS next_at,
@@ -102,6 +108,34 @@ AS $$
            'stuck'
       FROM nodes n
      WHERE n.state = 'pending' AND n.decision IS NOT NULL AND n.child_id IS NULL AND NOT n.signal_wait
+       AND NOT (n.queued AND n.decision = 'run')
+    UNION ALL
+    SELECT n.run_id, n.node_id,
+           CASE WHEN n.state IS DISTINCT FROM 'pending'
+                THEN format('%s but still queued for a slot of concurrency key %s', coalesce(n.state, 'deleted'), to_json(n.concurrency_key))
+                ELSE format('waits for a slot of concurrency key %s, which has %s of %s in use (a lost admission)',
+                            to_json(n.concurrency_key), coalesce(s.running, 0), n.concurrency_limit) END,
+           CASE WHEN n.state IS DISTINCT FROM 'pending' THEN 'consistency' ELSE 'stuck' END
+      FROM nodes n
+      LEFT JOIN flow.concurrency_slot s ON s.key = n.concurrency_key
+     WHERE n.queued
+       AND (n.state IS DISTINCT FROM 'pending'
+            OR (coalesce(s.running, 0) < n.concurrency_limit
+                AND NOT EXISTS (SELECT 1 FROM flow.concurrency_wait w
+                                 WHERE w.key = n.concurrency_key AND w.job_id < n.job_id)))
+    UNION ALL
+    -- Concurrency keys span runs: their counts are checked with every run.
+    SELECT NULL, NULL,
+           format('concurrency key %s counts %s running but %s of its nodes hold a slot (available, scheduled, running or retryable)',
+                  to_json(coalesce(s.key, h.key)), coalesce(s.running, 0), coalesce(h.holding, 0)),
+           'consistency'
+      FROM (SELECT * FROM flow.concurrency_slot WHERE p_run_id IS NULL) s
+      FULL JOIN (SELECT n.concurrency_key AS key, count(*)::integer AS holding
+                   FROM flow.node n JOIN public.river_job j ON j.id = n.job_id
+                  WHERE p_run_id IS NULL AND n.concurrency_key IS NOT NULL
+                    AND j.state IN ('available', 'scheduled', 'running', 'retryable')
+                  GROUP BY n.concurrency_key) h ON h.key = s.key
+     WHERE coalesce(s.running, 0) <> coalesce(h.holding, 0)
     UNION ALL
     SELECT n.run_id, n.node_id, format('pending, waiting for its child run %s, which is already %s', n.child_id, n.child_state),
            'stuck'

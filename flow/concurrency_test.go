@@ -2,6 +2,7 @@ package flow_test
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -135,6 +136,17 @@ func TestConcurrencyKeysCapRunningNodesAcrossClients(t *testing.T) {
 		require.LessOrEqual(t, b.maxOverlap(t, key), 2, "key %s", key)
 		require.Zero(t, b.slotRunning(t, key), "key %s", key)
 	}
+	// Fair: each key had its own two slots, so the three finish together,
+	// within 20% of each other (from River's timestamps, counted from the
+	// first start).
+	var spans []float64
+	require.NoError(t, b.pool.QueryRow(b.ctx, `
+		SELECT array_agg(extract(epoch FROM k.last - s.first)::float8 ORDER BY k.key)
+		  FROM (SELECT n.concurrency_key AS key, max(j.finalized_at) AS last
+		          FROM flow.node n JOIN river_job j ON j.id = n.job_id GROUP BY n.concurrency_key) k,
+		       (SELECT min(j.attempted_at) AS first FROM river_job j) s`).Scan(&spans))
+	require.Len(t, spans, 3)
+	require.LessOrEqual(t, slices.Max(spans), 1.2*slices.Min(spans), "keys finished after %v s", spans)
 	var waiting int
 	require.NoError(t, b.pool.QueryRow(b.ctx, "SELECT count(*) FROM flow.concurrency_wait").Scan(&waiting))
 	require.Zero(t, waiting)

@@ -67,12 +67,6 @@ DECLARE
     v_osk     boolean[]; -- skipped before
     v_nsk     boolean[]; -- and after
     v_runs    bigint[];  -- their runs
-    v_done    bigint[];  -- entered completed
-    v_undone  bigint[];  -- left completed
-    v_fin     bigint[];  -- entered a failed state
-    v_fout    bigint[];  -- left one
-    v_sin     bigint[];  -- became skipped
-    v_sout    bigint[];  -- stopped being skipped
     v_child   bigint[];
     v_cdw     integer[]; -- per child: change of waiting,
     v_cdf     integer[]; -- of failed_parents
@@ -189,50 +183,29 @@ BEGIN
         v_next_new := '{}';
         v_next_nsk := '{}';
 
-        -- Failures and skips in a run being cancelled decide nothing.
-        SELECT array_agg(t.id) FILTER (WHERE t.ns = 'completed' AND t.os <> 'completed'),
-               array_agg(t.id) FILTER (WHERE t.os = 'completed' AND t.ns <> 'completed'),
-               array_agg(t.id) FILTER (WHERE t.ns = ANY (v_failed_states) AND NOT (t.os = ANY (v_failed_states))
-                                         AND NOT t.run_id = ANY (coalesce(v_cancelling, '{}'))),
-               array_agg(t.id) FILTER (WHERE t.os = ANY (v_failed_states) AND NOT (t.ns = ANY (v_failed_states))),
-               array_agg(t.id) FILTER (WHERE t.nsk AND NOT t.osk),
-               array_agg(t.id) FILTER (WHERE t.osk AND NOT t.nsk)
-          INTO v_done, v_undone, v_fin, v_fout, v_sin, v_sout
-          FROM unnest(v_ids, v_runs, v_old, v_new, v_osk, v_nsk) AS t(id, run_id, os, ns, osk, nsk);
-
-        -- 1. Children: per child, the change of its counters.
-        IF v_done IS NOT NULL OR v_undone IS NOT NULL OR v_fin IS NOT NULL OR v_fout IS NOT NULL
-           OR v_sin IS NOT NULL OR v_sout IS NOT NULL THEN
-            SELECT array_agg(s.child ORDER BY s.child), array_agg(s.dw ORDER BY s.child),
-                   array_agg(s.df ORDER BY s.child), array_agg(s.ds ORDER BY s.child)
-              INTO v_child, v_cdw, v_cdf, v_cds
-              FROM (SELECT c.child, sum(c.dw)::integer AS dw, sum(c.df)::integer AS df, sum(c.ds)::integer AS ds
-                      FROM (SELECT ch AS child, -1 AS dw, 0 AS df, 0 AS ds
-                              FROM flow.node p CROSS JOIN LATERAL unnest(p.children) AS ch
-                             WHERE p.job_id = ANY (v_done)
-                            UNION ALL
-                            SELECT ch, 1, 0, 0
-                              FROM flow.node p CROSS JOIN LATERAL unnest(p.children) AS ch
-                             WHERE p.job_id = ANY (v_undone)
-                            UNION ALL
-                            SELECT ch, 0, 1, 0
-                              FROM flow.node p CROSS JOIN LATERAL unnest(p.children) AS ch
-                             WHERE p.job_id = ANY (v_fin)
-                            UNION ALL
-                            SELECT ch, 0, -1, 0
-                              FROM flow.node p CROSS JOIN LATERAL unnest(p.children) AS ch
-                             WHERE p.job_id = ANY (v_fout)
-                            UNION ALL
-                            SELECT ch, 0, 0, 1
-                              FROM flow.node p CROSS JOIN LATERAL unnest(p.children) AS ch
-                             WHERE p.job_id = ANY (v_sin)
-                            UNION ALL
-                            SELECT ch, 0, 0, -1
-                              FROM flow.node p CROSS JOIN LATERAL unnest(p.children) AS ch
-                             WHERE p.job_id = ANY (v_sout)) c
-                     GROUP BY c.child) s
-             WHERE s.dw <> 0 OR s.df <> 0 OR s.ds <> 0;
-        END IF;
+        -- 1. Children: per child, the change of its counters, from one
+        --    pass over the changed parents (a parent that entered completed
+        --    lowers waiting; one that entered a failed state raises
+        --    failed_parents, one that was skipped skipped_parents; leaving
+        --    undoes it). Failures and skips in a run being cancelled decide
+        --    nothing.
+        SELECT array_agg(s.child ORDER BY s.child), array_agg(s.dw ORDER BY s.child),
+               array_agg(s.df ORDER BY s.child), array_agg(s.ds ORDER BY s.child)
+          INTO v_child, v_cdw, v_cdf, v_cds
+          FROM (SELECT ch AS child, sum(d.dw)::integer AS dw, sum(d.df)::integer AS df, sum(d.ds)::integer AS ds
+                  FROM (SELECT t.id,
+                               CASE WHEN t.ns = 'completed' AND t.os <> 'completed' THEN -1
+                                    WHEN t.os = 'completed' AND t.ns <> 'completed' THEN 1 ELSE 0 END AS dw,
+                               CASE WHEN t.ns = ANY (v_failed_states) AND NOT (t.os = ANY (v_failed_states))
+                                         AND NOT t.run_id = ANY (coalesce(v_cancelling, '{}')) THEN 1
+                                    WHEN t.os = ANY (v_failed_states) AND NOT (t.ns = ANY (v_failed_states)) THEN -1 ELSE 0 END AS df,
+                               CASE WHEN t.nsk AND NOT t.osk THEN 1 WHEN t.osk AND NOT t.nsk THEN -1 ELSE 0 END AS ds
+                          FROM unnest(v_ids, v_runs, v_old, v_new, v_osk, v_nsk) AS t(id, run_id, os, ns, osk, nsk)) d
+                  JOIN flow.node p ON p.job_id = d.id
+                 CROSS JOIN LATERAL unnest(p.children) AS ch
+                 WHERE d.dw <> 0 OR d.df <> 0 OR d.ds <> 0
+                 GROUP BY ch) s
+         WHERE s.dw <> 0 OR s.df <> 0 OR s.ds <> 0;
 
         IF v_child IS NOT NULL THEN
             PERFORM 1 FROM flow.node WHERE job_id = ANY (v_child) ORDER BY job_id FOR NO KEY UPDATE;
@@ -343,22 +316,24 @@ BEGIN
                   INTO v_next_ids, v_next_runs, v_next_new, v_next_nsk
                   FROM c;
             END IF;
-            FOR v_reason IN SELECT DISTINCT r FROM unnest(v_reasons) AS r LOOP
-                WITH s AS (
-                    UPDATE public.river_job j
-                       SET state = 'completed',
-                           finalized_at = now(),
-                           metadata = j.metadata || jsonb_build_object('flow_skipped', v_reason)
-                     WHERE j.id = ANY (ARRAY(SELECT t.id FROM unnest(v_skip, v_reasons) AS t(id, r) WHERE t.r = v_reason))
-                       AND j.state::text = 'pending'
-                    RETURNING j.id, (j.metadata ->> 'flow_run')::bigint AS run_id
-                )
-                SELECT v_next_ids || coalesce(array_agg(s.id), '{}'), v_next_runs || coalesce(array_agg(s.run_id), '{}'),
-                       v_next_new || coalesce(array_agg('completed'::text), '{}'),
-                       v_next_nsk || coalesce(array_agg(true), '{}')
-                  INTO v_next_ids, v_next_runs, v_next_new, v_next_nsk
-                  FROM s;
-            END LOOP;
+            IF v_skip <> '{}' THEN
+                FOR v_reason IN SELECT DISTINCT r FROM unnest(v_reasons) AS r LOOP
+                    WITH s AS (
+                        UPDATE public.river_job j
+                           SET state = 'completed',
+                               finalized_at = now(),
+                               metadata = j.metadata || jsonb_build_object('flow_skipped', v_reason)
+                         WHERE j.id = ANY (ARRAY(SELECT t.id FROM unnest(v_skip, v_reasons) AS t(id, r) WHERE t.r = v_reason))
+                           AND j.state::text = 'pending'
+                        RETURNING j.id, (j.metadata ->> 'flow_run')::bigint AS run_id
+                    )
+                    SELECT v_next_ids || coalesce(array_agg(s.id), '{}'), v_next_runs || coalesce(array_agg(s.run_id), '{}'),
+                           v_next_new || coalesce(array_agg('completed'::text), '{}'),
+                           v_next_nsk || coalesce(array_agg(true), '{}')
+                      INTO v_next_ids, v_next_runs, v_next_new, v_next_nsk
+                      FROM s;
+                END LOOP;
+            END IF;
         END IF;
 
         -- 4. Runs: lock in id order, apply the counts in one statement;

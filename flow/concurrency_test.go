@@ -153,7 +153,7 @@ func TestConcurrencyKeysCapRunningNodesAcrossClients(t *testing.T) {
 }
 
 // A key with a large backlog does not hold up another key: a 5-node run of
-// its own key completes while the big key still has most of its 2,000 nodes
+// its own key completes while the big key still has most of its 10,000 nodes
 // waiting for a slot. Cancelling the big run then leaves no slot taken and
 // nothing queued.
 func TestConcurrencyBacklogOfOneKeyDoesNotBlockAnother(t *testing.T) {
@@ -164,7 +164,7 @@ func TestConcurrencyBacklogOfOneKeyDoesNotBlockAnother(t *testing.T) {
 	config.Queues = map[string]river.QueueConfig{river.QueueDefault: riverQueue(20)}
 	flowtest.StartRiver(t, b.pool, config)
 
-	const backlog = 2000
+	const backlog = 10000
 	big := flow.New("big").Concurrency("big", 2)
 	for i := range backlog {
 		big.Add(fmt.Sprintf("n%d", i), jobs.SleepArgs{MS: 100})

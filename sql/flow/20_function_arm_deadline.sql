@@ -4,9 +4,10 @@
 -- starts it (flow.start, flow.start_child) or retries it (flow.retry_run: a
 -- retried run gets its whole budget again, counted from the retry). The job
 -- goes to the run's deadline_queue (its spec's "queue", else "default") at
--- priority 1; River's scheduler makes it available at the deadline (within
--- its interval, 5 s by default) and htdag's worker (flow.DeadlineWorker, installed by flow.RiverConfig)
--- calls flow.cancel_at_deadline. It is a plain River job, not a node of the
+-- priority 1; at the deadline flow.fire_due_timers (each fleet member,
+-- every second) makes it available (River's scheduler would too, but only
+-- every 5 s), and htdag's worker (flow.DeadlineWorker, installed by
+-- flow.RiverConfig) calls flow.cancel_at_deadline. It is a plain River job, not a node of the
 -- run (no flow_run metadata): it is counted nowhere, no guard looks at it,
 -- and flow.delete_finished_jobs cleans it. A run that finishes first deletes
 -- its deadline job (the release trigger). Runs without "timeout_ms" never

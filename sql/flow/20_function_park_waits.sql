@@ -1,8 +1,9 @@
 -- Parks released wait nodes (still pending): each waits for flow.signal,
 -- costing no worker and no polling. Its job's metadata gets
 -- flow_waiting_since (now); with a "timeout_ms" (in its args, the node's
--- "wait") it becomes 'scheduled' for now() + timeout, when River's scheduler
--- hands it to htdag's flow.wait worker (Go: flow.WaitWorker), which fails it
+-- "wait") it becomes 'scheduled' for now() + timeout, when
+-- flow.fire_due_timers (each fleet member, every second; else River's
+-- scheduler, every 5 s) makes it available to htdag's flow.wait worker (Go: flow.WaitWorker), which fails it
 -- or completes it with its "default"; without one it stays 'pending', which
 -- River never fetches. Called by the release trigger (through
 -- flow.start_special), by flow.insert_nodes for wait roots and by flow.retry.

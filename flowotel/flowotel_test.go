@@ -41,8 +41,11 @@ func nodeOf(sp tracetest.SpanStub) string {
 }
 
 // traced starts River with tracing to an in-memory exporter and returns a
-// function that waits for wantRuns run spans and returns every span.
-func traced(t *testing.T) (*flow.Client, func(wantRuns int) spans) {
+// function that waits for wantRuns run spans and wantNodes node spans and
+// returns every span. A run's span may be exported before its last node's:
+// the node's span ends after its completion committed, which finishes the
+// run.
+func traced(t *testing.T) (*flow.Client, func(wantRuns, wantNodes int) spans) {
 	t.Helper()
 	pool := flowtest.NewPool(t)
 	exporter := tracetest.NewInMemoryExporter()
@@ -56,7 +59,7 @@ func traced(t *testing.T) (*flow.Client, func(wantRuns int) spans) {
 	t.Cleanup(cancel)
 	tracing.Start(ctx)
 	flowtest.StartRiver(t, pool, config)
-	return flow.NewClient(pool, nil), func(wantRuns int) spans {
+	return flow.NewClient(pool, nil), func(wantRuns, wantNodes int) spans {
 		t.Helper()
 		var got spans
 		require.Eventually(t, func() bool {
@@ -64,8 +67,8 @@ func traced(t *testing.T) (*flow.Client, func(wantRuns int) spans) {
 			for _, s := range exporter.GetSpans() {
 				got[s.SpanContext.SpanID().String()] = s
 			}
-			return len(got.byName("flow.run")) == wantRuns
-		}, 20*time.Second, 10*time.Millisecond, "run spans")
+			return len(got.byName("flow.run")) == wantRuns && len(got.byName("river.work/")) >= wantNodes
+		}, 20*time.Second, 10*time.Millisecond, "run and node spans")
 		return got
 	}
 }
@@ -90,7 +93,7 @@ func TestOneRunOneTraceShapedLikeItsDAG(t *testing.T) {
 		{"id": "a", "kind": "echo"}, {"id": "b", "kind": "echo", "deps": ["a"]},
 		{"id": "c", "kind": "noop", "deps": ["a"]}, {"id": "d", "kind": "echo", "deps": ["b", "c"]}]}`)
 	require.Equal(t, flow.RunStateCompleted, run.State)
-	got := collect(1)
+	got := collect(1, 4)
 
 	runSpan := got.byName("flow.run")[0]
 	require.Equal(t, "flow.run diamond", runSpan.Name)
@@ -133,7 +136,7 @@ func TestChildRunsJoinTheTrace(t *testing.T) {
 		{"id": "sub", "workflow": {"name": "inner", "nodes": [{"id": "x", "kind": "noop"}, {"id": "y", "kind": "noop", "deps": ["x"]}]}},
 		{"id": "after", "kind": "noop", "deps": ["sub"]}]}`)
 	require.Equal(t, flow.RunStateCompleted, run.State)
-	got := collect(2)
+	got := collect(2, 3)
 
 	runs := map[string]tracetest.SpanStub{}
 	for _, r := range got.byName("flow.run") {

@@ -102,8 +102,11 @@ func (o *Options) defaults() {
 // Report is what a soak found.
 type Report struct {
 	Runs, RunsCompleted, RunsCancelled int
-	StepsCompleted                     int
-	Kills, Restarts                    int
+	// RunsPastDeadline counts the "deadline" runs that ended cancelled by
+	// their deadline, as they must.
+	RunsPastDeadline int
+	StepsCompleted   int
+	Kills, Restarts  int
 	// DeclaredDead counts workers that exited because they were declared
 	// dead (status 3): cut off past the grace, not killed.
 	DeclaredDead int
@@ -132,7 +135,8 @@ func (r *Report) Percentile(p float64) time.Duration {
 
 func (r *Report) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "runs %d (completed %d, cancelled %d), steps completed %d\n", r.Runs, r.RunsCompleted, r.RunsCancelled, r.StepsCompleted)
+	fmt.Fprintf(&b, "runs %d (completed %d, cancelled %d, cancelled at their deadline %d), steps completed %d\n",
+		r.Runs, r.RunsCompleted, r.RunsCancelled, r.RunsPastDeadline, r.StepsCompleted)
 	fmt.Fprintf(&b, "faults: %d kill -9, %d PostgreSQL restarts; %d workers exited declared dead\n", r.Kills, r.Restarts, r.DeclaredDead)
 	fmt.Fprintf(&b, "lost attempts of killed workers: %d; ran again after p50 %s, p90 %s, max %s\n",
 		len(r.Recoveries), r.Percentile(50).Round(time.Millisecond), r.Percentile(90).Round(time.Millisecond),
@@ -590,8 +594,33 @@ func (s *soak) wave(n int) []string {
 		// A slow node keeps some worker busy between waves, so that kills
 		// find running work to lose.
 		fmt.Sprintf(`{"name": "slow", "nodes": [{"id": "slow", %s}]}`, step(1000+rand.IntN(1500))),
+		// Concurrency keys under faults: every wave's nodes share 3 slots of
+		// one key, so nodes wait and are admitted by completions, cancels and
+		// rescues; a slot leaked or lost shows in flow.check.
+		keyedSpec(scale(20)),
 	)
+	// A run deadline under faults, every third wave: it passes while its
+	// node sleeps, and the run must end cancelled by it.
+	if n%3 == 0 {
+		specs = append(specs, fmt.Sprintf(`{"name": "deadline", "timeout_ms": 1500, "nodes": [{"id": "long", %s},
+			{"id": "after", %s, "deps": ["long"]}]}`, step(8000), step(10)))
+	}
 	return specs
+}
+
+// keyedSpec is a run of n steps that all take a slot of the key "soak",
+// limit 3.
+func keyedSpec(n int) string {
+	var b strings.Builder
+	b.WriteString(`{"name": "keyed", "concurrency": {"key": "soak", "limit": 3}, "nodes": [`)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, `{"id": "k%d", %s}`, i, step(rand.IntN(150)))
+	}
+	b.WriteString("]}")
+	return b.String()
 }
 
 // cancelTrees starts deep expanding trees in the middle of the soak and
@@ -654,8 +683,10 @@ func (s *soak) check(ctx context.Context, r *Report, runs []*flow.Run) error {
 	for _, run := range runs {
 		_, wasCancelled := s.cancelled[run.ID]
 		switch {
-		case run.State == flow.RunStateCompleted:
+		case run.State == flow.RunStateCompleted && run.Name != "deadline":
 			r.RunsCompleted++
+		case run.Name == "deadline" && run.State == flow.RunStateCancelled && strings.Contains(run.CancelReason, "passed its deadline"):
+			r.RunsPastDeadline++
 		case run.State == flow.RunStateCancelled && wasCancelled:
 			r.RunsCancelled++
 		default:

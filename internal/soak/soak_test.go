@@ -42,4 +42,5 @@ func TestSoakShort(t *testing.T) {
 	require.NotEmpty(t, r.Recoveries, "some node was lost with a killed worker and ran again")
 	require.Positive(t, r.RunsCompleted)
 	require.Equal(t, 1, r.RunsCancelled)
+	require.Positive(t, r.RunsPastDeadline, "the deadline runs end cancelled by their deadline")
 }

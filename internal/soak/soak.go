@@ -505,12 +505,38 @@ func (s *soak) startWaves(ctx context.Context) {
 				s.mu.Lock()
 				s.runs = append(s.runs, id)
 				s.mu.Unlock()
+				if strings.Contains(spec, `"name": "approval"`) {
+					go s.approve(id)
+				}
 			}
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		}
+	}
+}
+
+// approve signals the wait node "approve" of run id once it waits (its
+// parent has completed), as an outside system would, trying again through
+// kills and restarts for up to FinishWithin. A signal that committed but whose
+// answer was lost is found already signalled on the next try.
+func (s *soak) approve(id int64) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.o.Duration+s.o.FinishWithin)
+	defer cancel()
+	for {
+		_, err := s.pool.Exec(ctx, `SELECT flow.signal($1, 'approve', '{"approved": true}')`, id)
+		if err == nil || strings.Contains(err.Error(), "already signalled") {
+			return
+		}
+		if ctx.Err() != nil {
+			s.logf("run %d: approval never signalled: %v", id, err)
+			return
+		}
+		// Not waiting yet (its parent runs), or PostgreSQL restarting.
+		if !sleepUntil(ctx, time.Now().Add(100*time.Millisecond)) {
+			return
 		}
 	}
 }
@@ -594,6 +620,9 @@ func (s *soak) wave(n int) []string {
 		// A slow node keeps some worker busy between waves, so that kills
 		// find running work to lose.
 		fmt.Sprintf(`{"name": "slow", "nodes": [{"id": "slow", %s}]}`, step(1000+rand.IntN(1500))),
+		// A wait node, signalled from outside once it waits (approve).
+		fmt.Sprintf(`{"name": "approval", "nodes": [{"id": "build", %s}, {"id": "approve", "wait": {}, "deps": ["build"]},
+			{"id": "ship", %s, "deps": ["approve"]}]}`, step(rand.IntN(200)), step(rand.IntN(100))),
 		// Concurrency keys under faults: every wave's nodes share 3 slots of
 		// one key, so nodes wait and are admitted by completions, cancels and
 		// rescues; a slot leaked or lost shows in flow.check.

@@ -230,3 +230,38 @@ func TestStatusCountsNodesWaitingForASlot(t *testing.T) {
 	}
 	require.Equal(t, map[string]bool{"a": false, "b": true, "c": true}, waiting)
 }
+
+// `worker signal` completes a waiting node with its JSON payload, which its
+// child reads; a node that does not wait, and a payload that is not JSON,
+// are refused, saying why, and change nothing.
+func TestSignalCommand(t *testing.T) {
+	t.Parallel()
+	pool := flowtest.NewPool(t)
+	runID := startRun(t, pool, `{"name": "release", "nodes": [
+		{"id": "approve", "wait": {}},
+		{"id": "deploy", "kind": "noop", "deps": ["approve"]}]}`)
+	id := strconv.FormatInt(runID, 10)
+
+	res := cli(t, "", db(pool, "signal", id, "deploy", `{"ok": true}`)...)
+	require.NotEqual(t, 0, res.code)
+	require.Contains(t, res.stderr, `cannot signal node "deploy" of run `+id+`: it is not a wait node`)
+
+	res = cli(t, "", db(pool, "signal", id, "approve", `{ok}`)...)
+	require.NotEqual(t, 0, res.code)
+	require.Contains(t, res.stderr, `PAYLOAD "{ok}" is not JSON`)
+
+	res = cli(t, "", db(pool, "signal", id, "approve", `{"approved": true, "by": "ana"}`)...)
+	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
+	require.Equal(t, `node "approve" of run `+id+" signalled (`worker wait "+id+"` waits for the run)\n", res.stdout)
+
+	var output, deploy string
+	require.NoError(t, pool.QueryRow(context.Background(), `
+		SELECT n.output::text, j.state::text FROM flow.nodes n, flow.nodes d JOIN river_job j ON j.id = d.job_id
+		 WHERE n.run_id = $1 AND n.node_id = 'approve' AND d.run_id = $1 AND d.node_id = 'deploy'`, runID).Scan(&output, &deploy))
+	require.JSONEq(t, `{"approved": true, "by": "ana"}`, output)
+	require.Equal(t, "available", deploy, "the child is released by the signal")
+
+	res = cli(t, "", db(pool, "signal", id, "approve")...)
+	require.NotEqual(t, 0, res.code)
+	require.Contains(t, res.stderr, "it was already signalled")
+}

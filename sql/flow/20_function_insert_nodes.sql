@@ -37,6 +37,7 @@ DECLARE
     v_roots  bigint[];
     v_waits  bigint[];
     v_kroots bigint[];
+    v_special bigint[];
     v_input  jsonb;
 BEGIN
     SELECT 'flow_tree:' || r.root_run_id INTO v_tree FROM flow.run r WHERE r.id = p_run_id;
@@ -103,25 +104,33 @@ BEGIN
                coalesce(par.ids, '{}'), coalesce(chi.ids, '{}'), coalesce(cardinality(par.ids), 0),
                CASE WHEN x.e ? 'map' THEN 'map' WHEN x.e ? 'workflow' THEN 'workflow' WHEN x.e ? 'wait' THEN 'wait' END,
                nullif(x.e ->> 'trigger', 'all_success'), x.e ->> 'if',
-               CASE WHEN c.conc IS NOT NULL
-                    THEN flow.concurrency_key(c.conc ->> 'key',
+               CASE WHEN x.conc IS NOT NULL
+                    THEN flow.concurrency_key(x.conc ->> 'key',
                                               jsonb_build_object('input', v_input, 'args', coalesce(x.e -> 'args', '{}'::jsonb),
                                                                  'item', x.e -> 'item'),
                                               n.node_id) END,
-               (c.conc ->> 'limit')::integer
+               (x.conc ->> 'limit')::integer
           FROM n
-          JOIN jsonb_array_elements(p_spec -> 'nodes') WITH ORDINALITY AS x(e, i) ON x.i = n.i
-          CROSS JOIN LATERAL (SELECT CASE WHEN NOT (x.e ? 'workflow' OR x.e ? 'map' OR x.e ? 'wait')
-                                          THEN coalesce(x.e -> 'concurrency', p_spec -> 'concurrency') END AS conc) c
+          JOIN (SELECT e, i, CASE WHEN NOT (e ? 'workflow' OR e ? 'map' OR e ? 'wait')
+                                  THEN coalesce(e -> 'concurrency', p_spec -> 'concurrency') END AS conc
+                  FROM jsonb_array_elements(p_spec -> 'nodes') WITH ORDINALITY AS t(e, i)) x ON x.i = n.i
           LEFT JOIN (SELECT child, array_agg(parent ORDER BY parent) AS ids FROM e GROUP BY child) par ON par.child = n.job_id
           LEFT JOIN (SELECT parent, array_agg(child ORDER BY child) AS ids FROM e GROUP BY parent) chi ON chi.parent = n.job_id
         RETURNING job_id, mode, waiting, concurrency_key
     )
-    SELECT array_agg(job_id ORDER BY job_id) FILTER (WHERE mode = 'workflow' AND waiting = 0),
-           array_agg(job_id ORDER BY job_id) FILTER (WHERE mode = 'wait' AND waiting = 0),
-           array_agg(job_id ORDER BY job_id) FILTER (WHERE concurrency_key IS NOT NULL AND waiting = 0)
-      INTO v_roots, v_waits, v_kroots
+    SELECT array_agg(job_id) FILTER (WHERE waiting = 0 AND (mode IS NOT NULL OR concurrency_key IS NOT NULL))
+      INTO v_special
       FROM ins;
+    -- Roots that are not plain tasks are rare: one aggregate finds them, and
+    -- only then are they told apart (each aggregate costs every start).
+    IF v_special IS NOT NULL THEN
+        SELECT array_agg(n.job_id ORDER BY n.job_id) FILTER (WHERE n.mode = 'workflow'),
+               array_agg(n.job_id ORDER BY n.job_id) FILTER (WHERE n.mode = 'wait'),
+               array_agg(n.job_id ORDER BY n.job_id) FILTER (WHERE n.concurrency_key IS NOT NULL)
+          INTO v_roots, v_waits, v_kroots
+          FROM flow.node n
+         WHERE n.job_id = ANY (v_special);
+    END IF;
     IF v_waits IS NOT NULL THEN
         PERFORM flow.park_waits(v_waits);
     END IF;

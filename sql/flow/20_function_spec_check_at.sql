@@ -35,6 +35,7 @@ DECLARE
     v_nodes   jsonb;
     v_n       integer;
     v_max     integer;
+    v_distinct bigint;
     v_problem text;
     v_allowed text[] := CASE WHEN p_nested
                              THEN ARRAY['name', 'input', 'nodes', 'queue', 'priority', 'max_attempts', 'at', 'output',
@@ -124,7 +125,9 @@ BEGIN
     END IF;
     tree_nodes := v_n;
 
-    -- Each node on its own, first problem in spec order.
+    -- Each node on its own, first problem in spec order. No subqueries: a
+    -- subquery anywhere in this CASE, even in a branch that never runs, is
+    -- set up on every call (~25 us each); operators and JSON paths are not.
     SELECT s.problem INTO problem FROM (
         SELECT x.i, CASE
             WHEN jsonb_typeof(x.e) <> 'object' THEN
@@ -133,15 +136,13 @@ BEGIN
                 format('node #%s has no "id" (a string)', x.i)
             WHEN (x.e ->> 'id') ~ '[^A-Za-z0-9_.:-]' OR length(x.e ->> 'id') NOT BETWEEN 1 AND 128 THEN
                 format('node #%s has invalid id %s: ids are 1 to 128 characters from A-Z a-z 0-9 _ . : -', x.i, to_json(x.e ->> 'id'))
-            WHEN EXISTS (SELECT 1 FROM jsonb_object_keys(x.e) k WHERE k <> ALL (v_node_keys)) THEN
+            WHEN x.e - v_node_keys <> '{}'::jsonb THEN
                 format('node %s has unknown key %s (allowed: %s)',
                        to_json(x.e ->> 'id'),
-                       (SELECT to_json(k) FROM jsonb_object_keys(x.e) k WHERE k <> ALL (v_node_keys) ORDER BY k LIMIT 1),
+                       jsonb_path_query_first(x.e - v_node_keys, '$.keyvalue().key'),
                        array_to_string(v_node_keys, ', '))
             WHEN x.e ? 'wait' AND jsonb_typeof(x.e -> 'wait') <> 'object' THEN
                 format('node %s: "wait" must be an object, such as {} or {"timeout_ms": 86400000, "default": {"approved": false}}', to_json(x.e ->> 'id'))
-            -- (No subqueries in the checks that every spec passes through:
-            -- each is set up for every call, ~25 us each.)
             WHEN x.e ? 'wait' AND x.e ?| ARRAY['kind', 'workflow', 'map', 'args', 'max_attempts', 'timeout_ms', 'at', 'concurrency'] THEN
                 format('node %s: a wait node takes no %s (it runs no work: flow.signal completes it; its timeout is "wait": {"timeout_ms": ...})',
                        to_json(x.e ->> 'id'),
@@ -165,8 +166,8 @@ BEGIN
             WHEN x.e ? 'workflow' AND x.e ?| ARRAY['queue', 'priority', 'max_attempts', 'timeout_ms', 'at'] THEN
                 format('node %s: a sub-workflow node takes no %s (it runs as a child run, not as a job: set it on the workflow or its nodes)',
                        to_json(x.e ->> 'id'),
-                       (SELECT to_json(k) FROM jsonb_object_keys(x.e) k
-                         WHERE k = ANY (ARRAY['queue', 'priority', 'max_attempts', 'timeout_ms', 'at']) ORDER BY k LIMIT 1))
+                       to_json(CASE WHEN x.e ? 'at' THEN 'at' WHEN x.e ? 'max_attempts' THEN 'max_attempts'
+                                    WHEN x.e ? 'priority' THEN 'priority' WHEN x.e ? 'queue' THEN 'queue' ELSE 'timeout_ms' END))
             WHEN x.e ? 'workflow' AND x.e ? 'concurrency' THEN
                 format('node %s: a sub-workflow node takes no "concurrency" (set it on its workflow, where it applies to each of its nodes)', to_json(x.e ->> 'id'))
             WHEN x.e ? 'concurrency' AND flow.concurrency_problem(x.e -> 'concurrency') IS NOT NULL THEN
@@ -189,7 +190,7 @@ BEGIN
                 format('node %s maps over itself', to_json(x.e ->> 'id'))
             WHEN x.e ? 'deps' AND jsonb_typeof(x.e -> 'deps') <> 'array' THEN
                 format('node %s: "deps" must be an array of node ids', to_json(x.e ->> 'id'))
-            WHEN EXISTS (SELECT 1 FROM jsonb_array_elements(x.e -> 'deps') d WHERE jsonb_typeof(d) <> 'string') THEN
+            WHEN jsonb_path_exists(x.e -> 'deps', 'strict $[*] ? (@.type() != "string")') THEN
                 format('node %s: "deps" must be an array of node ids (strings)', to_json(x.e ->> 'id'))
             WHEN (x.e -> 'deps') ? (x.e ->> 'id') THEN
                 format('node %s depends on itself', to_json(x.e ->> 'id'))
@@ -238,45 +239,51 @@ BEGIN
             END;
         END LOOP;
     END IF;
+    -- Kinds, latest "at" and the ids in spec order, in one pass (each
+    -- statement here costs every start; duplicates are looked for only when
+    -- the distinct ids are fewer than the nodes).
     SELECT array_agg(DISTINCT x.e ->> 'kind') FILTER (WHERE x.e ? 'kind'),
-           max(flow.parse_time(x.e ->> 'at'))
-      INTO kinds, latest_at
-      FROM jsonb_array_elements(v_nodes) AS x(e);
+           max(flow.parse_time(x.e ->> 'at')),
+           array_agg(x.e ->> 'id' ORDER BY x.i),
+           count(DISTINCT x.e ->> 'id')
+      INTO kinds, latest_at, ids, v_distinct
+      FROM jsonb_array_elements(v_nodes) WITH ORDINALITY AS x(e, i);
     latest_at := greatest(latest_at, flow.parse_time(spec ->> 'at'));
 
     -- Nested workflows, each checked the same way (depth first, spec order).
-    FOR v_sub IN SELECT x.e ->> 'id' AS id, x.e -> 'workflow' AS wf, x.e ? 'map' AS mapped
-                   FROM jsonb_array_elements(v_nodes) WITH ORDINALITY AS x(e, i)
-                  WHERE x.e ? 'workflow' AND p_recurse
-                  ORDER BY x.i LOOP
-        SELECT * INTO v_nested FROM flow.spec_check_at(v_sub.wf, max_nodes, true, true) c;
-        IF v_nested.problem IS NOT NULL THEN
-            problem := format('node %s: workflow: %s', to_json(v_sub.id), v_nested.problem);
-            RETURN;
+    IF p_recurse AND v_nodes @? '$[*].workflow' THEN
+        FOR v_sub IN SELECT x.e ->> 'id' AS id, x.e -> 'workflow' AS wf, x.e ? 'map' AS mapped
+                       FROM jsonb_array_elements(v_nodes) WITH ORDINALITY AS x(e, i)
+                      WHERE x.e ? 'workflow'
+                      ORDER BY x.i LOOP
+            SELECT * INTO v_nested FROM flow.spec_check_at(v_sub.wf, max_nodes, true, true) c;
+            IF v_nested.problem IS NOT NULL THEN
+                problem := format('node %s: workflow: %s', to_json(v_sub.id), v_nested.problem);
+                ids := NULL;
+                RETURN;
+            END IF;
+            depth := greatest(depth, v_nested.depth + CASE WHEN v_sub.mapped THEN 2 ELSE 1 END);
+            tree_nodes := tree_nodes + v_nested.tree_nodes;
+            kinds := kinds || v_nested.kinds;
+            latest_at := greatest(latest_at, v_nested.latest_at);
+        END LOOP;
+        IF cardinality(kinds) > 1 THEN
+            SELECT array_agg(DISTINCT k ORDER BY k) INTO kinds FROM unnest(kinds) AS k;
         END IF;
-        depth := greatest(depth, v_nested.depth + CASE WHEN v_sub.mapped THEN 2 ELSE 1 END);
-        tree_nodes := tree_nodes + v_nested.tree_nodes;
-        kinds := kinds || v_nested.kinds;
-        latest_at := greatest(latest_at, v_nested.latest_at);
-    END LOOP;
-    IF cardinality(kinds) > 1 THEN
-        SELECT array_agg(DISTINCT k ORDER BY k) INTO kinds FROM unnest(kinds) AS k;
     END IF;
     -- A map of tasks is one level of child run.
-    IF depth = 0 AND EXISTS (SELECT 1 FROM jsonb_array_elements(v_nodes) AS e WHERE e ? 'map') THEN
+    IF depth = 0 AND v_nodes @? '$[*].map' THEN
         depth := 1;
     END IF;
 
-    -- The ids in spec order; duplicates.
-    SELECT array_agg(e ->> 'id' ORDER BY i) INTO ids
-      FROM jsonb_array_elements(v_nodes) WITH ORDINALITY AS x(e, i);
-    SELECT format('node id %s is used more than once', to_json(t.id))
-      INTO problem
-      FROM unnest(ids) WITH ORDINALITY AS t(id, i)
-     GROUP BY t.id
-    HAVING count(*) > 1
-     ORDER BY min(t.i) LIMIT 1;
-    IF problem IS NOT NULL THEN
+    -- Duplicate ids: the first one used twice, in spec order.
+    IF v_distinct < v_n THEN
+        SELECT format('node id %s is used more than once', to_json(t.id))
+          INTO problem
+          FROM unnest(ids) WITH ORDINALITY AS t(id, i)
+         GROUP BY t.id
+        HAVING count(*) > 1
+         ORDER BY min(t.i) LIMIT 1;
         ids := NULL;
         RETURN;
     END IF;

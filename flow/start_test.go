@@ -226,6 +226,24 @@ func TestStartRejectsInvalidSpec(t *testing.T) {
 			},
 		},
 		{
+			// Found after the per-node checks and the nested workflows' own.
+			name:    "DuplicateIDInNestedWorkflow",
+			spec:    `{"nodes": [{"id": "s", "workflow": {"nodes": [{"id": "x", "kind": "noop"}, {"id": "x", "kind": "noop"}]}}]}`,
+			problem: `node "s": workflow: node id "x" is used more than once`,
+		},
+		{
+			// Of several unknown keys, one is named (the first in jsonb's
+			// own key order: shortest first).
+			name:    "UnknownKeys",
+			spec:    `{"nodes": [{"id": "a", "kind": "noop", "retries": 3, "zz": 1}]}`,
+			problem: `node "a" has unknown key "zz" (allowed: id, kind, args, deps, queue, priority, max_attempts, at, timeout_ms, workflow, map, trigger, if, wait, concurrency)`,
+		},
+		{
+			name:    "SubWorkflowWithAt",
+			spec:    `{"nodes": [{"id": "s", "at": "2030-01-01T00:00:00Z", "priority": 2, "workflow": {"nodes": [{"id": "x", "kind": "noop"}]}}]}`,
+			problem: `node "s": a sub-workflow node takes no "at" (it runs as a child run, not as a job: set it on the workflow or its nodes)`,
+		},
+		{
 			name:    "DepsNotArray",
 			spec:    `{"nodes": [{"id": "a", "kind": "noop"}, {"id": "b", "kind": "noop", "deps": "a"}]}`,
 			problem: `node "b": "deps" must be an array of node ids`,

@@ -130,8 +130,8 @@ BEGIN
         RETURN NULL;
     END IF;
 
-    SELECT array_agg(u.id ORDER BY u.id), array_agg(u.os ORDER BY u.id), array_agg(u.ns ORDER BY u.id),
-           array_agg(u.osk ORDER BY u.id), array_agg(u.nsk ORDER BY u.id)
+    -- (Aggregates read a subquery sorted once, not one sort each.)
+    SELECT array_agg(u.id), array_agg(u.os), array_agg(u.ns), array_agg(u.osk), array_agg(u.nsk)
       INTO v_ids, v_old, v_new, v_osk, v_nsk
       FROM (SELECT x.id, max(x.os) AS os, max(x.ns) AS ns, bool_or(x.osk) AS osk, bool_or(x.nsk) AS nsk
               FROM (SELECT id, NULL::text AS os, state::text AS ns,
@@ -141,9 +141,10 @@ BEGIN
                     SELECT id, state::text, NULL,
                            state = 'completed' AND metadata ? 'flow_skipped', false
                       FROM old_jobs WHERE metadata ? 'flow_run') x
-             GROUP BY x.id) u
-     WHERE (u.os IS DISTINCT FROM u.ns OR u.osk <> u.nsk)
-       AND (u.os = ANY (v_final) OR u.ns = ANY (v_final));
+             GROUP BY x.id
+            HAVING (max(x.os) IS DISTINCT FROM max(x.ns) OR bool_or(x.osk) <> bool_or(x.nsk))
+               AND (max(x.os) = ANY (v_final) OR max(x.ns) = ANY (v_final))
+             ORDER BY x.id) u;
     IF v_ids IS NULL THEN
         RETURN NULL;
     END IF;
@@ -151,16 +152,15 @@ BEGIN
     WITH n AS MATERIALIZED (
         SELECT job_id, run_id, concurrency_key FROM flow.node WHERE job_id = ANY (v_ids)
     )
-    SELECT array_agg(t.id ORDER BY t.id), array_agg(n.run_id ORDER BY t.id),
-           array_agg(t.os ORDER BY t.id), array_agg(t.ns ORDER BY t.id),
-           array_agg(t.osk ORDER BY t.id), array_agg(t.nsk ORDER BY t.id),
-           array_agg(t.id) FILTER (WHERE n.concurrency_key IS NOT NULL AND t.os <> 'pending' AND NOT t.os = ANY (v_final)),
-           array_agg(t.id) FILTER (WHERE n.concurrency_key IS NOT NULL AND t.os = ANY (v_final)
-                                     AND t.ns <> 'pending' AND NOT t.ns = ANY (v_final)),
-           array_agg(t.id) FILTER (WHERE n.concurrency_key IS NOT NULL AND t.os = 'pending')
+    SELECT array_agg(t.id), array_agg(t.run_id), array_agg(t.os), array_agg(t.ns), array_agg(t.osk), array_agg(t.nsk),
+           array_agg(t.id) FILTER (WHERE t.keyed AND t.os <> 'pending' AND NOT t.os = ANY (v_final)),
+           array_agg(t.id) FILTER (WHERE t.keyed AND t.os = ANY (v_final) AND t.ns <> 'pending' AND NOT t.ns = ANY (v_final)),
+           array_agg(t.id) FILTER (WHERE t.keyed AND t.os = 'pending')
       INTO v_ids, v_runs, v_old, v_new, v_osk, v_nsk, v_kfree, v_ktake, v_kgone
-      FROM n
-      JOIN unnest(v_ids, v_old, v_new, v_osk, v_nsk) AS t(id, os, ns, osk, nsk) ON t.id = n.job_id;
+      FROM (SELECT t.id, n.run_id, t.os, t.ns, t.osk, t.nsk, n.concurrency_key IS NOT NULL AS keyed
+              FROM n
+              JOIN unnest(v_ids, v_old, v_new, v_osk, v_nsk) AS t(id, os, ns, osk, nsk) ON t.id = n.job_id
+             ORDER BY t.id) t;
     IF v_ids IS NULL THEN
         RETURN NULL;
     END IF;

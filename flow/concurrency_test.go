@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/riverqueue/river"
 	"github.com/stretchr/testify/require"
 
@@ -491,5 +492,78 @@ func TestConcurrencyEachNodesOwnLimitDecidesInQueueOrder(t *testing.T) {
 	b.setNodeState(t, runID, "a", "completed")
 	require.Equal(t, map[string]string{"a": "completed", "b": "available", "c": "available"}, b.states(t, runID))
 	require.Equal(t, 2, b.slotRunning(t, "mixed"))
+	b.requireNoBrokenInvariants(t, 0)
+}
+
+// Two transactions that each start runs of two concurrency keys, in opposite
+// orders, can deadlock: starting a keyed run locks its key's slot row until
+// commit (README "Concurrency keys", limits). PostgreSQL then aborts one of
+// them (SQLSTATE 40P01) and nothing of it is written; started again, it
+// succeeds. Each start alone, or one transaction's keys in one order, never
+// waits in a cycle.
+func TestConcurrencyKeyedStartsInOppositeOrdersDeadlockAndRetry(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	spec := func(key string) flow.Specifier {
+		w := flow.New("keyed-"+key).Concurrency(key, 1)
+		w.Add("a", jobs.NoopArgs{})
+		return w
+	}
+	txA, err := b.pool.Begin(b.ctx)
+	require.NoError(t, err)
+	defer func() { _ = txA.Rollback(b.ctx) }()
+	txB, err := b.pool.Begin(b.ctx)
+	require.NoError(t, err)
+	defer func() { _ = txB.Rollback(b.ctx) }()
+	var pidA int
+	require.NoError(t, txA.QueryRow(b.ctx, "SELECT pg_backend_pid()").Scan(&pidA))
+
+	_, err = b.flow.StartTx(b.ctx, txA, spec("k1"))
+	require.NoError(t, err)
+	_, err = b.flow.StartTx(b.ctx, txB, spec("k2"))
+	require.NoError(t, err)
+
+	// A's second start waits for B's lock on k2; B's second then waits for A's on k1.
+	errA := make(chan error, 1)
+	go func() {
+		_, err := b.flow.StartTx(b.ctx, txA, spec("k2"))
+		if err == nil {
+			err = txA.Commit(b.ctx)
+		}
+		errA <- err
+	}()
+	require.Eventually(t, func() bool {
+		var waiting bool
+		err := b.pool.QueryRow(b.ctx,
+			"SELECT coalesce(bool_or(wait_event_type = 'Lock'), false) FROM pg_stat_activity WHERE pid = $1", pidA).Scan(&waiting)
+		return err == nil && waiting
+	}, 20*time.Second, 5*time.Millisecond, "A's second start never waited for B's key lock")
+	_, errB := b.flow.StartTx(b.ctx, txB, spec("k1"))
+	if errB == nil {
+		errB = txB.Commit(b.ctx)
+	}
+	gotA := <-errA
+
+	// Exactly one was aborted as a deadlock; the other committed both runs.
+	require.True(t, (gotA == nil) != (errB == nil), "A: %v, B: %v", gotA, errB)
+	failed := gotA
+	if failed == nil {
+		failed = errB
+	}
+	var pgErr *pgconn.PgError
+	require.ErrorAs(t, failed, &pgErr)
+	require.Equal(t, "40P01", pgErr.Code, "the aborted one: %v", failed)
+	var runs int
+	require.NoError(t, b.pool.QueryRow(b.ctx, "SELECT count(*) FROM flow.run").Scan(&runs))
+	require.Equal(t, 2, runs, "only the committed transaction's two runs are written")
+
+	// Started again, the aborted transaction's runs go in; every key counts right.
+	tx, err := b.pool.Begin(b.ctx)
+	require.NoError(t, err)
+	_, err = b.flow.StartManyTx(b.ctx, tx, spec("k1"), spec("k2"))
+	require.NoError(t, err)
+	require.NoError(t, tx.Commit(b.ctx))
+	require.NoError(t, b.pool.QueryRow(b.ctx, "SELECT count(*) FROM flow.run").Scan(&runs))
+	require.Equal(t, 4, runs)
 	b.requireNoBrokenInvariants(t, 0)
 }

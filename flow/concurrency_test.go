@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/riverqueue/river"
 	"github.com/stretchr/testify/require"
 
@@ -496,12 +495,11 @@ func TestConcurrencyEachNodesOwnLimitDecidesInQueueOrder(t *testing.T) {
 }
 
 // Two transactions that each start runs of two concurrency keys, in opposite
-// orders, can deadlock: starting a keyed run locks its key's slot row until
-// commit (README "Concurrency keys", limits). PostgreSQL then aborts one of
-// them (SQLSTATE 40P01) and nothing of it is written; started again, it
-// succeeds. Each start alone, or one transaction's keys in one order, never
-// waits in a cycle.
-func TestConcurrencyKeyedStartsInOppositeOrdersDeadlockAndRetry(t *testing.T) {
+// orders, both commit: starting a keyed run takes no lock on its key; its
+// roots are admitted when the transaction commits, every key locked at once
+// in key order (flow.concurrency_admit_at_commit). Before, the second start
+// of each waited for the other's key and PostgreSQL aborted one (40P01).
+func TestConcurrencyKeyedStartsInOppositeOrdersDoNotDeadlock(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	spec := func(key string) flow.Specifier {
@@ -515,55 +513,66 @@ func TestConcurrencyKeyedStartsInOppositeOrdersDeadlockAndRetry(t *testing.T) {
 	txB, err := b.pool.Begin(b.ctx)
 	require.NoError(t, err)
 	defer func() { _ = txB.Rollback(b.ctx) }()
-	var pidA int
-	require.NoError(t, txA.QueryRow(b.ctx, "SELECT pg_backend_pid()").Scan(&pidA))
 
-	_, err = b.flow.StartTx(b.ctx, txA, spec("k1"))
+	// Interleaved: A k1, B k2, A k2, B k1. None of them waits.
+	a1, err := b.flow.StartTx(b.ctx, txA, spec("k1"))
 	require.NoError(t, err)
-	_, err = b.flow.StartTx(b.ctx, txB, spec("k2"))
+	b2, err := b.flow.StartTx(b.ctx, txB, spec("k2"))
+	require.NoError(t, err)
+	a2, err := b.flow.StartTx(b.ctx, txA, spec("k2"))
+	require.NoError(t, err)
+	b1, err := b.flow.StartTx(b.ctx, txB, spec("k1"))
 	require.NoError(t, err)
 
-	// A's second start waits for B's lock on k2; B's second then waits for A's on k1.
+	// Before commit, nothing is admitted: the roots are pending, off the queue.
+	var admitted int
+	require.NoError(t, txA.QueryRow(b.ctx, `SELECT count(*) FROM river_job WHERE state <> 'pending'`).Scan(&admitted))
+	require.Zero(t, admitted)
+
+	// Both commit, at once.
 	errA := make(chan error, 1)
-	go func() {
-		_, err := b.flow.StartTx(b.ctx, txA, spec("k2"))
-		if err == nil {
-			err = txA.Commit(b.ctx)
+	go func() { errA <- txA.Commit(b.ctx) }()
+	require.NoError(t, txB.Commit(b.ctx))
+	require.NoError(t, <-errA)
+
+	// Each key's one slot went to one of its two roots (the transaction
+	// that committed first); the other waits for it.
+	for key, runs := range map[string][2]int64{"k1": {a1, b1}, "k2": {b2, a2}} {
+		require.Equal(t, 1, b.slotRunning(t, key), "key %s", key)
+		w0, w1 := b.slotWaiters(t, runs[0]), b.slotWaiters(t, runs[1])
+		require.Equal(t, 1, len(w0)+len(w1), "key %s: waiting %v and %v", key, w0, w1)
+		for _, w := range []map[string]string{w0, w1} {
+			if len(w) > 0 {
+				require.Equal(t, map[string]string{"a": key}, w)
+			}
 		}
-		errA <- err
-	}()
-	require.Eventually(t, func() bool {
-		var waiting bool
-		err := b.pool.QueryRow(b.ctx,
-			"SELECT coalesce(bool_or(wait_event_type = 'Lock'), false) FROM pg_stat_activity WHERE pid = $1", pidA).Scan(&waiting)
-		return err == nil && waiting
-	}, 20*time.Second, 5*time.Millisecond, "A's second start never waited for B's key lock")
-	_, errB := b.flow.StartTx(b.ctx, txB, spec("k1"))
-	if errB == nil {
-		errB = txB.Commit(b.ctx)
 	}
-	gotA := <-errA
+	b.requireNoBrokenInvariants(t, 0)
 
-	// Exactly one was aborted as a deadlock; the other committed both runs.
-	require.True(t, (gotA == nil) != (errB == nil), "A: %v, B: %v", gotA, errB)
-	failed := gotA
-	if failed == nil {
-		failed = errB
-	}
-	var pgErr *pgconn.PgError
-	require.ErrorAs(t, failed, &pgErr)
-	require.Equal(t, "40P01", pgErr.Code, "the aborted one: %v", failed)
-	var runs int
-	require.NoError(t, b.pool.QueryRow(b.ctx, "SELECT count(*) FROM flow.run").Scan(&runs))
-	require.Equal(t, 2, runs, "only the committed transaction's two runs are written")
-
-	// Started again, the aborted transaction's runs go in; every key counts right.
+	// A transaction that rolls back leaves nothing to admit.
 	tx, err := b.pool.Begin(b.ctx)
 	require.NoError(t, err)
-	_, err = b.flow.StartManyTx(b.ctx, tx, spec("k1"), spec("k2"))
+	_, err = b.flow.StartTx(b.ctx, tx, spec("k3"))
 	require.NoError(t, err)
-	require.NoError(t, tx.Commit(b.ctx))
-	require.NoError(t, b.pool.QueryRow(b.ctx, "SELECT count(*) FROM flow.run").Scan(&runs))
-	require.Equal(t, 4, runs)
-	b.requireNoBrokenInvariants(t, 0)
+	require.NoError(t, tx.Rollback(b.ctx))
+	require.Zero(t, b.slotRunning(t, "k3"))
+	var pending int
+	require.NoError(t, b.pool.QueryRow(b.ctx, "SELECT count(*) FROM flow.concurrency_commit").Scan(&pending))
+	require.Zero(t, pending, "no transaction's row is left behind")
+}
+
+// A flow_starter's keyed run is admitted at its commit, by the engine on its
+// behalf: the starter has no rights on the keys' tables.
+func TestConcurrencyKeyedStartOfAStarterIsAdmittedAtCommit(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	team := b.newRole(t, "team", false)
+	b.grantKind(t, team, "noop")
+	_, starter := b.loginAs(t, "starter", "flow_starter", team)
+	runID, err := startAs(b.ctx, starter, `{"concurrency": {"key": "team-key", "limit": 1},
+		"nodes": [{"id": "a", "kind": "noop"}, {"id": "b", "kind": "noop"}]}`)
+	require.NoError(t, err)
+	require.Equal(t, 1, b.slotRunning(t, "team-key"))
+	require.Len(t, b.slotWaiters(t, runID), 1, "one root holds the slot, the other waits")
+	b.requireNoBrokenInvariants(t, runID)
 }

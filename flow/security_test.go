@@ -540,6 +540,9 @@ func TestStarterCannotCallInternals(t *testing.T) {
 		`SELECT flow.fire_due_timers()`,
 		`SELECT flow.park_waits('{1}')`,
 		`SELECT flow.concurrency_settle('{}', '{}', '{1}', '{}')`,
+		// (Were this allowed, any pending keyed node could be listed here to
+		// be admitted at commit, its parents unfinished.)
+		`INSERT INTO flow.concurrency_commit (xid, roots) VALUES (pg_current_xact_id(), '{1}')`,
 		`SELECT * FROM flow.runs`,
 		`SELECT * FROM river_job`,
 		`UPDATE flow.node SET waiting = 0`,

@@ -76,7 +76,7 @@ func TestEachFileDefinesTheObjectItNames(t *testing.T) {
 	names, err := sqlcatalog.Files(htdagsql.Flow, htdagsql.FlowDir)
 	require.NoError(t, err)
 	fileName := regexp.MustCompile(`^flow/(\d\d)_(schema|roles|grants|table|function|trigger|view|policy)(?:_(\w+))?\.sql$`)
-	creates := regexp.MustCompile(`(?m)^CREATE (?:OR REPLACE )?(?:UNIQUE )?(TABLE|FUNCTION|TRIGGER|VIEW|INDEX|POLICY) ([\w.]+)`)
+	creates := regexp.MustCompile(`(?m)^CREATE (?:OR REPLACE )?(?:UNIQUE |CONSTRAINT )?(TABLE|FUNCTION|TRIGGER|VIEW|INDEX|POLICY) ([\w.]+)`)
 	seen := map[string]string{}
 	for _, name := range names {
 		m := fileName.FindStringSubmatch(name)

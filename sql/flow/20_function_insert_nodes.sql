@@ -19,7 +19,7 @@
 --
 -- A task node (not a wait node) with a "concurrency" (its own, else the spec's) gets its key
 -- (flow.concurrency_key) and limit; a root with one is inserted pending and
--- queued for a slot (flow.concurrency_settle). A map of tasks carries it in
+-- queued for a slot at commit (flow.concurrency_admit_at_commit). A map of tasks carries it in
 -- its args for its elements (flow.start_node).
 CREATE OR REPLACE FUNCTION flow.insert_nodes(p_run_id bigint, p_spec jsonb, p_ids text[], p_ep integer[], p_ec integer[])
 RETURNS bigint[]
@@ -136,9 +136,11 @@ BEGIN
     END IF;
 
     -- Roots with a concurrency key were inserted pending: they queue for a
-    -- slot of their key (flow.concurrency_settle).
+    -- slot of their key when the transaction commits, with every other keyed
+    -- root it started (17_table_concurrency_commit.sql says why).
     IF v_kroots IS NOT NULL THEN
-        PERFORM flow.concurrency_settle('{}', '{}', v_kroots, '{}');
+        INSERT INTO flow.concurrency_commit AS c (xid, roots) VALUES (pg_current_xact_id(), v_kroots)
+        ON CONFLICT (xid) DO UPDATE SET roots = c.roots || EXCLUDED.roots;
     END IF;
 
     -- Wake River's producers for each queue that got runnable roots.

@@ -11,12 +11,14 @@
 -- tree that is finishing under it (or a node River fetched between two of
 -- its statements is completed and locked by its completer) the two could
 -- deadlock. So this function never waits long for a lock: lock_timeout is
--- 20 ms on the first try and doubles on each of the next six; a try that
+-- 20 ms on the first try and doubles on each of the next six, but stays
+-- under half of deadlock_timeout (1 s by default: 500 ms); a try that
 -- times out (or is aborted as a deadlock victim) starts over after a short
 -- random pause, having let the completion through. Only the eighth try waits
--- as long as it takes. PostgreSQL looks for a deadlock after
--- deadlock_timeout (1 s by default) of waiting, so a completion is almost
--- never the one aborted (it would be retried by its completer).
+-- as long as it takes. PostgreSQL looks for a deadlock only after
+-- deadlock_timeout of waiting, so a try's own timeout comes first and a
+-- completion is almost never the one aborted (it would be retried by its
+-- completer; the soak once saw that with a 1,280 ms try).
 CREATE OR REPLACE FUNCTION flow.cancel_tree(p_run_id bigint, p_reason text) RETURNS boolean
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -35,7 +37,12 @@ DECLARE
 BEGIN
     FOR v_try IN 1 .. 8 LOOP
     -- Set outside the block: a rolled-back block would undo it.
-    PERFORM set_config('lock_timeout', CASE WHEN v_try < 8 THEN (20 * 2 ^ (v_try - 1))::integer || 'ms' ELSE '0' END, true);
+    PERFORM set_config('lock_timeout',
+                       CASE WHEN v_try < 8
+                            THEN greatest(1, least(20 * 2 ^ (v_try - 1),
+                                                   extract(epoch FROM current_setting('deadlock_timeout')::interval) * 500))::integer || 'ms'
+                            ELSE '0' END,
+                       true);
     BEGIN
         -- Passes over the whole tree until one changes nothing. Each pass
         -- sees what committed before it: a child run that an expansion

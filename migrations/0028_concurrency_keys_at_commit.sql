@@ -9,25 +9,29 @@
 -- Concurrency keys: transactions whose started keyed roots are admitted when
 -- they commit. Starting a run does not lock its keys' counts: that would
 -- hold them until commit in start order, and two transactions starting the
--- same keys in opposite orders would deadlock. flow.insert_nodes adds the
--- roots to this transaction's row (one row per transaction: its first insert
--- queues the deferred trigger flow_concurrency_admit_at_commit once); at
--- commit, flow.concurrency_admit_at_commit admits them all, every key locked
--- at once, in key order, and deletes the row. Only the engine writes here:
--- the roots admitted are the ones it started.
+-- same keys in opposite orders would deadlock. Each flow.insert_nodes call
+-- that inserted keyed roots adds a row (an upsert into one row per
+-- transaction would copy the growing array on every call: quadratic for a
+-- map of many keyed workflows); each row queues the deferred trigger
+-- flow_concurrency_admit_at_commit, whose first firing at commit takes all
+-- of the transaction's rows and admits their roots, every key locked at once,
+-- in key order (flow.concurrency_admit_at_commit); later firings find none.
+-- Only the engine writes here: the roots admitted are the ones it started.
 CREATE TABLE flow.concurrency_commit (
-    xid   xid8     PRIMARY KEY,
+    xid   xid8     NOT NULL,
     roots bigint[] NOT NULL
 );
+CREATE INDEX concurrency_commit_xid_idx ON flow.concurrency_commit (xid);
 
-COMMENT ON TABLE flow.concurrency_commit IS 'Per transaction that started keyed roots: the roots, to queue and admit at its commit (flow.concurrency_admit_at_commit); empty outside such transactions.';
+COMMENT ON TABLE flow.concurrency_commit IS 'Keyed roots started by a transaction (a row per flow.insert_nodes call), to queue and admit at its commit (flow.concurrency_admit_at_commit); empty outside such transactions.';
 
 -- 20_function_concurrency_admit_at_commit.sql
 -- Concurrency keys: the deferred trigger's function (trigger
--- flow_concurrency_admit_at_commit on flow.concurrency_commit). At commit, it
--- queues the keyed roots the transaction started (its row, read again: starts
--- after the first added theirs) and admits them while their keys have free
--- slots (flow.concurrency_settle: all keys locked at once, in key order).
+-- flow_concurrency_admit_at_commit on flow.concurrency_commit). At commit, its
+-- first firing takes all of the transaction's rows and queues the keyed roots
+-- they list, admitting them while their keys have free slots
+-- (flow.concurrency_settle: all keys locked at once, in key order); the
+-- firings of its other rows find none.
 -- SECURITY DEFINER: it runs at the commit of a flow_starter's transaction,
 -- outside flow.start.
 CREATE OR REPLACE FUNCTION flow.concurrency_admit_at_commit() RETURNS trigger
@@ -38,7 +42,10 @@ AS $$
 DECLARE
     v_roots bigint[];
 BEGIN
-    DELETE FROM flow.concurrency_commit WHERE xid = NEW.xid RETURNING roots INTO v_roots;
+    WITH d AS (
+        DELETE FROM flow.concurrency_commit WHERE xid = NEW.xid RETURNING roots
+    )
+    SELECT array_agg(r) INTO v_roots FROM d CROSS JOIN LATERAL unnest(d.roots) AS r;
     IF v_roots IS NOT NULL THEN
         PERFORM flow.concurrency_settle('{}', '{}', v_roots, '{}');
     END IF;
@@ -189,8 +196,7 @@ BEGIN
     -- slot of their key when the transaction commits, with every other keyed
     -- root it started (17_table_concurrency_commit.sql says why).
     IF v_kroots IS NOT NULL THEN
-        INSERT INTO flow.concurrency_commit AS c (xid, roots) VALUES (pg_current_xact_id(), v_kroots)
-        ON CONFLICT (xid) DO UPDATE SET roots = c.roots || EXCLUDED.roots;
+        INSERT INTO flow.concurrency_commit (xid, roots) VALUES (pg_current_xact_id(), v_kroots);
     END IF;
 
     -- Wake River's producers for each queue that got runnable roots.

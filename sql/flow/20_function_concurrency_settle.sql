@@ -1,8 +1,9 @@
 -- Concurrency keys (README "Concurrency keys"): keeps flow.concurrency_slot
 -- and flow.concurrency_wait current for nodes that carry a key, and admits
 -- waiting nodes as slots free. Called, only when such nodes are involved, by
--- the release trigger (flow.on_river_job_update), flow.insert_nodes (roots),
--- flow.retry_run and flow.expand, in the transaction that changed the nodes:
+-- the release trigger (flow.on_river_job_update), flow.concurrency_admit_at_commit
+-- (the roots a transaction started, at its commit), flow.retry_run and
+-- flow.expand, in the transaction that changed the nodes:
 --
 --   p_free  nodes that held a slot and gave it back (they finished, or an
 --           expansion turned a running node into one waiting for its child run);

@@ -139,8 +139,7 @@ BEGIN
     -- slot of their key when the transaction commits, with every other keyed
     -- root it started (17_table_concurrency_commit.sql says why).
     IF v_kroots IS NOT NULL THEN
-        INSERT INTO flow.concurrency_commit AS c (xid, roots) VALUES (pg_current_xact_id(), v_kroots)
-        ON CONFLICT (xid) DO UPDATE SET roots = c.roots || EXCLUDED.roots;
+        INSERT INTO flow.concurrency_commit (xid, roots) VALUES (pg_current_xact_id(), v_kroots);
     END IF;
 
     -- Wake River's producers for each queue that got runnable roots.

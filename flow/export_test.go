@@ -49,3 +49,25 @@ func WaitPolls(c *Client) bool {
 	defer c.listener.mu.Unlock()
 	return c.listener.session != nil && c.listener.session.polling
 }
+
+// WakeCounts is how many insert notifications f's session passed to River,
+// and how many it dropped because other workers were chosen.
+func WakeCounts(f *Fleet) (passed, dropped int64) {
+	if f.wake == nil {
+		return 0, 0
+	}
+	return f.wake.passed.Load(), f.wake.dropped.Load()
+}
+
+// WakeRoster is f's roster of queue: each live worker's free slots (-1: it
+// did not say); nil before the first.
+func WakeRoster(f *Fleet, queue string) map[int64]int {
+	if f.wake == nil || f.wake.roster.Load() == nil {
+		return nil
+	}
+	m := map[int64]int{}
+	for _, w := range (*f.wake.roster.Load())[queue] {
+		m[w.id] = w.free
+	}
+	return m
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -89,6 +90,14 @@ type FleetConfig struct {
 	RescueInterval    time.Duration
 	SweepInterval     time.Duration
 	ScheduleInterval  time.Duration
+	// WakeAll turns off the thinning of wake-ups: every idle worker of a
+	// queue then fetches on every release, as before htdag 0.30. By default
+	// a worker whose River listens on Session passes a release's
+	// notification to River only if it is among the workers chosen to
+	// cover the released jobs' count, plus one (see docs/SCALING.md, "The
+	// wake-up herd"). Without Session (River's own listener) every worker
+	// hears every release. Default: false.
+	WakeAll bool
 	// OnDeclaredDead runs when this process finds it was declared dead.
 	// Default: log and os.Exit(ExitCodeDeclaredDead).
 	OnDeclaredDead func()
@@ -99,6 +108,9 @@ type FleetConfig struct {
 	// quietLeave: a membership joined on the first job leaves when its
 	// client stopped, maybe after the application stopped logging.
 	quietLeave bool
+	// freeSlots reports the process's free worker slots per queue, for
+	// its heartbeat (nil: it does not say).
+	freeSlots func() map[string]int
 }
 
 // Fleet is a worker process's membership in the fleet: its row of
@@ -125,6 +137,8 @@ type Fleet struct {
 	leaveErr   error
 
 	schedulesDone chan struct{} // closed when runSchedules ended
+
+	wake *wakeFilter // on the session River listens on; nil: every release wakes this worker
 }
 
 // ID is the worker's id in flow.worker.
@@ -165,6 +179,10 @@ func JoinFleet(ctx context.Context, pool *pgxpool.Pool, riverConfig *river.Confi
 	}
 	if c.Logger == nil {
 		c.Logger = riverConfig.Logger
+	}
+	if m := middlewareOf(riverConfig); m != nil {
+		queues := riverConfig.Queues
+		c.freeSlots = func() map[string]int { return m.freeSlots(queues) }
 	}
 	f, err := joinFleet(ctx, pool, riverConfig.ID, c)
 	if err != nil {
@@ -221,6 +239,10 @@ func joinFleet(ctx context.Context, pool *pgxpool.Pool, clientID string, c Fleet
 		return fail(err)
 	}
 	_ = f.session.setApplicationName(ctx, f.ApplicationName()+role)
+	if !f.ownSession && !c.WakeAll {
+		f.wake = &wakeFilter{self: f.id}
+		f.session.wake.Store(f.wake)
+	}
 	f.log.InfoContext(ctx, "htdag: joined the fleet", "worker_id", f.id, "client_id", clientID,
 		"host", c.Host, "queues", c.Queues)
 
@@ -240,6 +262,9 @@ func (f *Fleet) Leave(ctx context.Context) error {
 		f.cancel()
 		<-f.done
 		<-f.schedulesDone
+		if f.wake != nil {
+			f.session.wake.CompareAndSwap(f.wake, nil)
+		}
 		if f.ownSession {
 			defer f.session.Close(context.WithoutCancel(ctx))
 		}
@@ -346,16 +371,60 @@ func (f *Fleet) run(ctx context.Context) {
 	}
 }
 
+// heartbeatSQL records the heartbeat with the worker's free slots and, for
+// a worker that thins its wake-ups, reads the roster: the workers seen in
+// the last $4 that have not ended, with their queues and free slots.
+const heartbeatSQL = `
+SELECT flow.worker_heartbeat($1, $2),
+       CASE WHEN $3 THEN (
+           SELECT coalesce(json_agg(json_build_object('id', w.id, 'queues', w.queues, 'free', w.free_slots) ORDER BY w.id), '[]')
+             FROM flow.worker w
+            WHERE w.stopped_at IS NULL AND w.dead_at IS NULL AND w.last_seen_at > now() - $4::interval) END`
+
 // heartbeat runs flow.worker_heartbeat on the session, which connects again
 // first if its connection was lost; gen is the session connection it ran on.
+// It also renews the roster of a worker that thins its wake-ups.
 func (f *Fleet) heartbeat(ctx context.Context) (state string, gen uint64, err error) {
 	ctx, cancel := context.WithTimeout(ctx, max(2*f.cfg.HeartbeatInterval, 2*time.Second))
 	defer cancel()
+	var free map[string]int
+	if f.cfg.freeSlots != nil {
+		free = f.cfg.freeSlots()
+	}
+	var roster []byte
 	err = f.session.with(ctx, func(conn *pgx.Conn, g uint64) error {
 		gen = g
-		return conn.QueryRow(ctx, "SELECT flow.worker_heartbeat($1)", f.id).Scan(&state)
+		// Seen within two and a half heartbeats: a killed worker leaves
+		// the roster within about three seconds.
+		return conn.QueryRow(ctx, heartbeatSQL, f.id, free, f.wake != nil, 5*f.cfg.HeartbeatInterval/2).Scan(&state, &roster)
 	})
+	if err == nil && state == "alive" && f.wake != nil {
+		f.wake.roster.Store(parseWakeRoster(roster))
+	}
 	return state, gen, err
+}
+
+// parseWakeRoster turns the heartbeat's roster into each queue's members.
+func parseWakeRoster(raw []byte) *wakeRoster {
+	var rows []struct {
+		ID     int64          `json:"id"`
+		Queues []string       `json:"queues"`
+		Free   map[string]int `json:"free"`
+	}
+	roster := wakeRoster{}
+	if json.Unmarshal(raw, &rows) != nil {
+		return nil // every release wakes this worker until the next heartbeat
+	}
+	for _, r := range rows { // sorted by id
+		for _, q := range r.Queues {
+			free, ok := r.Free[q]
+			if !ok {
+				free = -1
+			}
+			roster[q] = append(roster[q], wakeMember{id: r.ID, free: free})
+		}
+	}
+	return &roster
 }
 
 func (f *Fleet) declaredDead(ctx context.Context, state string) {

@@ -239,6 +239,9 @@ type Middleware struct {
 	observer    atomic.Pointer[Observer]
 	joinMu      sync.Mutex
 	joinFailed  bool
+
+	activeMu sync.Mutex
+	active   map[string]int // jobs being worked per queue, for the fleet's free slots
 }
 
 var _ rivertype.WorkerMiddleware = (*Middleware)(nil)
@@ -275,6 +278,8 @@ func (m *Middleware) Work(ctx context.Context, job *rivertype.JobRow, doInner fu
 	if m.riverConfig != nil && m.fleet.Load() == nil {
 		m.joinOnFirstJob(ctx)
 	}
+	m.countActive(job.Queue, 1)
+	defer m.countActive(job.Queue, -1)
 	var meta nodeMeta
 	isNode := json.Unmarshal(job.Metadata, &meta) == nil && meta.RunID != 0 || job.Kind == StartKind
 	timeout := m.JobTimeout
@@ -319,6 +324,27 @@ func (m *Middleware) workNode(ctx context.Context, job *rivertype.JobRow, meta n
 		nc.txFuncs = append(nc.txFuncs, expandInTx(nc))
 	}
 	return m.completer.complete(nc)
+}
+
+func (m *Middleware) countActive(queue string, d int) {
+	m.activeMu.Lock()
+	if m.active == nil {
+		m.active = map[string]int{}
+	}
+	m.active[queue] += d
+	m.activeMu.Unlock()
+}
+
+// freeSlots is each queue's MaxWorkers less the jobs of the queue being
+// worked now.
+func (m *Middleware) freeSlots(queues map[string]river.QueueConfig) map[string]int {
+	m.activeMu.Lock()
+	defer m.activeMu.Unlock()
+	free := make(map[string]int, len(queues))
+	for q, qc := range queues {
+		free[q] = max(qc.MaxWorkers-m.active[q], 0)
+	}
+	return free
 }
 
 // joinOnFirstJob joins the fleet for a process that did not call JoinFleet.

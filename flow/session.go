@@ -9,6 +9,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -59,6 +60,10 @@ type DirectSession struct {
 	yielded  chan struct{}      // closed when queued drops to 0
 	stopWait context.CancelFunc // interrupts a notification wait in progress
 	closed   bool
+
+	// wake, when set, decides which insert notifications River's listener
+	// on this session passes on (the fleet member's wakeFilter).
+	wake atomic.Pointer[wakeFilter]
 }
 
 // NewDirectSession returns a session on config (copied), which must reach

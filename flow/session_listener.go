@@ -148,7 +148,11 @@ func (l *sessionListener) WaitForNotification(ctx context.Context) (*riverdriver
 		if err != nil {
 			return nil, err
 		}
-		return &riverdriver.Notification{Topic: strings.TrimPrefix(n.Channel, prefix), Payload: n.Payload}, nil
+		topic := strings.TrimPrefix(n.Channel, prefix)
+		if w := l.s.wake.Load(); w != nil && topic == insertTopic && !w.pass(n.Payload, n.PID) {
+			continue // other workers were chosen to fetch these jobs
+		}
+		return &riverdriver.Notification{Topic: topic, Payload: n.Payload}, nil
 	}
 }
 

@@ -40,6 +40,7 @@ type runOptions struct {
 	jobTimeout        time.Duration
 	httpAddr          string
 	stuckAfter        time.Duration
+	wakeAll           bool
 }
 
 func (a *app) runCommand() *cobra.Command {
@@ -62,6 +63,10 @@ liveness lock on its direct connection, and with every other worker it
 sends the running nodes of a worker that died back to be worked, within
 seconds. If it finds that it was itself declared dead (cut off from the
 database for longer than the grace), it exits at once with status 3.
+
+A release wakes as many workers as its jobs need (by their free slots at
+their last heartbeat), plus one, not every idle worker of the queue;
+--wake-all turns that off.
 
 On SIGINT or SIGTERM it stops fetching and lets running jobs finish for up to
 --shutdown-timeout; jobs still running then are cancelled and left for River
@@ -87,6 +92,7 @@ does not).`,
 	f.StringVar(&o.httpAddr, "http-addr", "", "serve /healthz, /readyz, /metrics, /riverui/ and /runs/ on this address, e.g. 127.0.0.1:8080 (off when empty)")
 	f.DurationVar(&o.jobTimeout, "job-timeout", flow.DefaultJobTimeout, "bound on an attempt of a node without timeout_ms (and of any other job); 0: none")
 	f.DurationVar(&o.stuckAfter, "stuck-after", time.Hour, "River rescues a job running this long as stuck (an attempt error); keep it above the longest node timeout")
+	f.BoolVar(&o.wakeAll, "wake-all", false, "every release wakes every idle worker of its queue (default: as many as its jobs need, plus one)")
 	return cmd
 }
 
@@ -187,7 +193,7 @@ func (a *app) run(cmd *cobra.Command, o *runOptions) error {
 	}
 	// Join the fleet before fetching anything: a node this worker fetches
 	// must name a registered, live worker.
-	fleet, err := flow.JoinFleet(ctx, pool, config, &flow.FleetConfig{Session: session, Logger: a.slog})
+	fleet, err := flow.JoinFleet(ctx, pool, config, &flow.FleetConfig{Session: session, Logger: a.slog, WakeAll: o.wakeAll})
 	if err != nil {
 		return migrateHint(err)
 	}

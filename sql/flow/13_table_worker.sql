@@ -27,10 +27,12 @@ CREATE TABLE flow.worker (
     last_seen_at timestamptz NOT NULL DEFAULT now(),
     stopped_at   timestamptz,
     dead_at      timestamptz,
+    free_slots   jsonb,
     CONSTRAINT worker_client_id_unique UNIQUE (client_id),
     CONSTRAINT worker_client_id_valid CHECK (length(client_id) BETWEEN 1 AND 200),
     CONSTRAINT worker_id_fits_lock_key CHECK (id BETWEEN 1 AND 2147483647),
-    CONSTRAINT worker_ends_once CHECK (stopped_at IS NULL OR dead_at IS NULL)
+    CONSTRAINT worker_ends_once CHECK (stopped_at IS NULL OR dead_at IS NULL),
+    CONSTRAINT worker_free_slots_object CHECK (jsonb_typeof(free_slots) = 'object')
 ) WITH (fillfactor = 50); -- room for HOT updates: last_seen_at changes every second
 
 COMMENT ON TABLE flow.worker IS 'The fleet: one row per worker process (worker run, or a process built on flow.RiverConfig). Alive while it holds advisory lock (1752458343, id); see flow.workers.';
@@ -38,6 +40,7 @@ COMMENT ON COLUMN flow.worker.client_id IS 'The River client id: what river_job.
 COMMENT ON COLUMN flow.worker.queues IS 'The River queues it works.';
 COMMENT ON COLUMN flow.worker.kinds IS 'The job kinds it has workers for; NULL when unknown (then counted as serving every kind).';
 COMMENT ON COLUMN flow.worker.last_seen_at IS 'Its last heartbeat (about once a second).';
+COMMENT ON COLUMN flow.worker.free_slots IS 'Its free worker slots per queue at its last heartbeat ({"default": 7}); NULL when it does not say. The fleet reads them to choose which workers a release wakes.';
 COMMENT ON COLUMN flow.worker.stopped_at IS 'When it stopped gracefully (its in-flight work handed back by River).';
 COMMENT ON COLUMN flow.worker.dead_at IS 'When another worker declared it dead (its liveness lock free past the grace) and rescued its running nodes.';
 

@@ -34,6 +34,7 @@ DECLARE
     v_jobs   bigint[];
     v_order  text[];
     v_queues text[];
+    v_navail bigint;
     v_roots  bigint[];
     v_waits  bigint[];
     v_kroots bigint[];
@@ -83,8 +84,8 @@ BEGIN
         RETURNING id, metadata ->> 'flow_node' AS node_id, state, queue, kind
     )
     SELECT array_agg(id ORDER BY id), array_agg(node_id ORDER BY id),
-           array_agg(DISTINCT queue) FILTER (WHERE state = 'available')
-      INTO v_jobs, v_order, v_queues
+           array_agg(DISTINCT queue) FILTER (WHERE state = 'available'), count(*) FILTER (WHERE state = 'available')
+      INTO v_jobs, v_order, v_queues, v_navail
       FROM ins;
     IF v_order IS DISTINCT FROM p_ids THEN
         RAISE EXCEPTION 'htdag: internal error: job ids were not assigned in spec order';
@@ -143,8 +144,9 @@ BEGIN
     END IF;
 
     -- Wake River's producers for each queue that got runnable roots.
-    PERFORM pg_notify('public.river_insert', json_build_object('queue', q)::text)
-       FROM unnest(v_queues) AS q;
+    IF v_queues IS NOT NULL THEN
+        PERFORM flow.notify_runnable(v_queues, v_navail);
+    END IF;
     RETURN v_roots;
 END;
 $$;

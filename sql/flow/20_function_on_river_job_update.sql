@@ -86,6 +86,7 @@ DECLARE
     v_part5   bigint[];
     v_tpart   text[];
     v_queues  text[];
+    v_nready  bigint;
     v_notes   text[];
     v_rids    bigint[];
     v_rfinal  integer[];
@@ -274,10 +275,9 @@ BEGIN
                      WHERE j.id = ANY (v_ready) AND j.state::text = 'pending'
                     RETURNING j.queue, j.state
                 )
-                SELECT array_agg(DISTINCT queue) INTO v_queues FROM rel WHERE state = 'available';
+                SELECT array_agg(DISTINCT queue), count(*) INTO v_queues, v_nready FROM rel WHERE state = 'available';
                 IF v_queues IS NOT NULL THEN
-                    PERFORM pg_notify('public.river_insert', json_build_object('queue', q)::text)
-                       FROM unnest(v_queues) AS q;
+                    PERFORM flow.notify_runnable(v_queues, v_nready);
                 END IF;
             END IF;
 

@@ -4,7 +4,9 @@
 -- elsewhere' after a reconnect while the old session still holds the lock
 -- (retry shortly: that session ends soon, and until it does the worker counts
 -- as alive). On a new session it takes the liveness lock again first.
-CREATE OR REPLACE FUNCTION flow.worker_heartbeat(p_id bigint) RETURNS text
+-- p_free_slots is its free worker slots per queue, which the fleet's workers
+-- read to choose which of them a release wakes (flow.notify_runnable).
+CREATE OR REPLACE FUNCTION flow.worker_heartbeat(p_id bigint, p_free_slots jsonb DEFAULT NULL) RETURNS text
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -27,7 +29,7 @@ BEGIN
     END IF;
     -- Declared dead by a rescuer that committed after our read: the row lock
     -- orders us after it, and the condition sees its write.
-    UPDATE flow.worker SET last_seen_at = now() WHERE id = p_id AND dead_at IS NULL AND stopped_at IS NULL;
+    UPDATE flow.worker SET last_seen_at = now(), free_slots = p_free_slots WHERE id = p_id AND dead_at IS NULL AND stopped_at IS NULL;
     IF NOT FOUND THEN
         PERFORM pg_advisory_unlock(1752458343, p_id::integer);
         RETURN 'dead';
@@ -36,4 +38,4 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION flow.worker_heartbeat(bigint) IS 'A worker''s heartbeat on its liveness session: alive, dead, stopped, or locked elsewhere (an old session still holds the lock).';
+COMMENT ON FUNCTION flow.worker_heartbeat(bigint, jsonb) IS 'A worker''s heartbeat on its liveness session, with its free slots per queue: alive, dead, stopped, or locked elsewhere (an old session still holds the lock).';

@@ -1,0 +1,112 @@
+package flow
+
+import (
+	"encoding/json"
+	"slices"
+	"sync/atomic"
+)
+
+// insertTopic is River's topic for "jobs became available in a queue"
+// (River's internal notifier.NotificationTopicInsert).
+const insertTopic = "river_insert"
+
+// wakeFilter thins the wake-up herd of a fleet. Every statement that makes
+// jobs available NOTIFYs their queue, and every idle producer that hears it
+// fetches: with 50 workers a one-node release costs 50 fetches, 49 of which
+// find nothing, and on a small primary they slow the one that matters
+// (docs/SCALING.md, "The wake-up herd").
+//
+// htdag's notifications say how many jobs the transaction made available
+// ("n", flow.notify_runnable). Each fleet member knows the live workers of
+// each queue and their free slots at their last heartbeat (the roster, read
+// with its own heartbeat), and all of them compute the same choice: starting
+// at a place given by the notifying backend's pid, walk the queue's workers
+// that had free slots until their slots cover n, then one more. Only the
+// chosen pass the notification to River; the others drop it. A release of
+// one node wakes two workers; a release wider than the free slots wakes
+// every worker (the full ones fetch when a slot frees, as River does).
+//
+// When members disagree (a worker joined or died since the last roster, a
+// heartbeat's figures are a second old), a notification may reach fewer
+// workers than it should; the second chosen worker covers one such miss, and
+// River's poll (FetchPollInterval, 1 s) the rest. A notification without "n"
+// (River's own inserts, htdag's rarer wake-ups such as a rescue) reaches
+// every worker, as does any notification before the first roster.
+type wakeFilter struct {
+	self   int64
+	roster atomic.Pointer[wakeRoster]
+
+	passed, dropped atomic.Int64 // notifications given to River, and not
+}
+
+// wakeRoster is the live workers of each queue, sorted by id.
+type wakeRoster map[string][]wakeMember
+
+// wakeMember is a live worker of a queue and its free slots at its last
+// heartbeat (-1: it did not say).
+type wakeMember struct {
+	id   int64
+	free int
+}
+
+// pass reports whether River should hear the notification payload sent by
+// backend pid, counting the answer.
+func (w *wakeFilter) pass(payload string, pid uint32) bool {
+	ok := w.decide(payload, pid)
+	if ok {
+		w.passed.Add(1)
+	} else {
+		w.dropped.Add(1)
+	}
+	return ok
+}
+
+func (w *wakeFilter) decide(payload string, pid uint32) bool {
+	roster := w.roster.Load()
+	if roster == nil {
+		return true
+	}
+	var p struct {
+		Queue string `json:"queue"`
+		N     *int64 `json:"n"`
+	}
+	if json.Unmarshal([]byte(payload), &p) != nil || p.N == nil {
+		return true
+	}
+	members, ok := (*roster)[p.Queue]
+	if !ok {
+		return true // River's producer ignores a queue it does not work
+	}
+	return wakeChooses(members, w.self, *p.N, pid)
+}
+
+// wakeChooses reports whether worker self is among those a release of n jobs
+// notified by backend pid wakes, members being the queue's live workers
+// sorted by id (see wakeFilter).
+func wakeChooses(members []wakeMember, self, n int64, pid uint32) bool {
+	if len(members) <= 2 || !slices.ContainsFunc(members, func(m wakeMember) bool { return m.id == self }) {
+		return true
+	}
+	start := int(pid % uint32(len(members)))
+	var covered int64
+	chosenAfterCover := 0
+	for i := range members {
+		m := members[(start+i)%len(members)]
+		if m.free == 0 {
+			continue // full at its last heartbeat
+		}
+		if covered >= n {
+			if chosenAfterCover == 1 {
+				return false
+			}
+			chosenAfterCover++
+		}
+		if m.id == self {
+			return true
+		}
+		covered += int64(max(m.free, 1))
+	}
+	// The free slots do not cover n (or self was full): everyone fetches,
+	// the full ones as soon as a slot frees.
+	return covered < n || chosenAfterCover == 0
+}

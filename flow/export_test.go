@@ -59,6 +59,14 @@ func WakeCounts(f *Fleet) (passed, dropped int64) {
 	return f.wake.passed.Load(), f.wake.dropped.Load()
 }
 
+// WakeOwn is how many wake-ups f heard on its own channel.
+func WakeOwn(f *Fleet) int64 {
+	if f.wake == nil {
+		return 0
+	}
+	return f.wake.own.Load()
+}
+
 // WakeRoster is f's roster of queue: each live worker's free slots (-1: it
 // did not say); nil before the first.
 func WakeRoster(f *Fleet, queue string) map[int64]int {

@@ -387,8 +387,10 @@ SELECT flow.worker_heartbeat($1, $2),
 func (f *Fleet) heartbeat(ctx context.Context) (state string, gen uint64, err error) {
 	ctx, cancel := context.WithTimeout(ctx, max(2*f.cfg.HeartbeatInterval, 2*time.Second))
 	defer cancel()
+	// Free slots only from a worker that hears its own wake-up channel:
+	// flow.notify_runnable then wakes it there rather than everyone.
 	var free map[string]int
-	if f.cfg.freeSlots != nil {
+	if f.cfg.freeSlots != nil && f.wake != nil && f.wake.listening.Load() {
 		free = f.cfg.freeSlots()
 	}
 	var roster []byte

@@ -109,6 +109,16 @@ func (l *sessionListener) Listen(ctx context.Context, topic string) error {
 			return err
 		}
 		l.topics[topic] = true
+		// A fleet member that thins its wake-ups also hears on a channel
+		// of its own the releases that chose it (flow.notify_runnable);
+		// its heartbeat says so only once this LISTEN is in place.
+		if w := l.s.wake.Load(); w != nil && topic == insertTopic {
+			if _, err := conn.Exec(ctx, "LISTEN "+l.channel(w.topic())); err != nil {
+				return err
+			}
+			l.topics[w.topic()] = true
+			w.listening.Store(true)
+		}
 		return nil
 	})
 }
@@ -117,7 +127,18 @@ func (l *sessionListener) Unlisten(ctx context.Context, topic string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.topics, topic)
+	w := l.s.wake.Load()
+	own := w != nil && topic == insertTopic && l.topics[w.topic()]
+	if own {
+		w.listening.Store(false)
+		delete(l.topics, w.topic())
+	}
 	return l.onConnection(ctx, func(conn *pgx.Conn) error {
+		if own {
+			if _, err := conn.Exec(ctx, "UNLISTEN "+l.channel(w.topic())); err != nil {
+				return err
+			}
+		}
 		_, err := conn.Exec(ctx, "UNLISTEN "+l.channel(topic))
 		return err
 	})
@@ -149,8 +170,17 @@ func (l *sessionListener) WaitForNotification(ctx context.Context) (*riverdriver
 			return nil, err
 		}
 		topic := strings.TrimPrefix(n.Channel, prefix)
-		if w := l.s.wake.Load(); w != nil && topic == insertTopic && !w.pass(n.Payload, n.PID) {
-			continue // other workers were chosen to fetch these jobs
+		if w := l.s.wake.Load(); w != nil {
+			switch topic {
+			case w.topic(): // a release chose this worker
+				w.passed.Add(1)
+				w.own.Add(1)
+				topic = insertTopic
+			case insertTopic:
+				if !w.pass(n.Payload, n.PID) {
+					continue // other workers were chosen to fetch these jobs
+				}
+			}
 		}
 		return &riverdriver.Notification{Topic: topic, Payload: n.Payload}, nil
 	}
@@ -166,6 +196,9 @@ func (l *sessionListener) Close(ctx context.Context) error {
 	}
 	l.connected = false
 	clear(l.topics)
+	if w := l.s.wake.Load(); w != nil {
+		w.listening.Store(false)
+	}
 	err := l.s.withCurrent(ctx, l.gen, func(conn *pgx.Conn) error {
 		if _, err := conn.Exec(ctx, "UNLISTEN *"); err != nil {
 			// Left listening, the connection would keep River's channels:

@@ -3,6 +3,7 @@ package flow
 import (
 	"encoding/json"
 	"slices"
+	"strconv"
 	"sync/atomic"
 )
 
@@ -35,9 +36,18 @@ const insertTopic = "river_insert"
 type wakeFilter struct {
 	self   int64
 	roster atomic.Pointer[wakeRoster]
+	// listening: River's listener LISTENs on this worker's own channel
+	// (topic), so its heartbeat may report free slots, which tells
+	// flow.notify_runnable to wake it there.
+	listening atomic.Bool
 
 	passed, dropped atomic.Int64 // notifications given to River, and not
+	own             atomic.Int64 // of the passed, those on the worker's own channel
 }
+
+// topic is the worker's own wake-up channel (schema-qualified like River's:
+// public.htdag_wake_<id>).
+func (w *wakeFilter) topic() string { return "htdag_wake_" + strconv.FormatInt(w.self, 10) }
 
 // wakeRoster is the live workers of each queue, sorted by id.
 type wakeRoster map[string][]wakeMember

@@ -540,6 +540,11 @@ func TestStarterCannotCallInternals(t *testing.T) {
 		`SELECT flow.fire_due_timers()`,
 		`SELECT flow.park_waits('{1}')`,
 		`SELECT flow.concurrency_settle('{}', '{}', '{1}', '{}')`,
+		`SELECT flow.notify_runnable('{default}', 1)`,
+		`SELECT flow.worker_heartbeat(1, '{"default": 1}')`,
+		// (Were this allowed, a starter could make every release skip the
+		// workers it chose.)
+		`UPDATE flow.worker SET free_slots = '{"default": 0}'`,
 		// (Were this allowed, any pending keyed node could be listed here to
 		// be admitted at commit, its parents unfinished.)
 		`INSERT INTO flow.concurrency_commit (xid, roots) VALUES (pg_current_xact_id(), '{1}')`,

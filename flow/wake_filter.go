@@ -11,21 +11,28 @@ import (
 // (River's internal notifier.NotificationTopicInsert).
 const insertTopic = "river_insert"
 
-// wakeFilter thins the wake-up herd of a fleet. Every statement that makes
-// jobs available NOTIFYs their queue, and every idle producer that hears it
-// fetches: with 50 workers a one-node release costs 50 fetches, 49 of which
-// find nothing, and on a small primary they slow the one that matters
-// (docs/SCALING.md, "The wake-up herd").
+// wakeFilter is a fleet member's part in thinning the wake-up herd (see
+// flow.notify_runnable and docs/SCALING.md). Before, every statement that
+// made jobs available NOTIFYed their queue on River's channel and every idle
+// producer that heard it fetched: with 50 workers a one-node release cost 50
+// fetches, 49 of which found nothing.
 //
-// htdag's notifications say how many jobs the transaction made available
-// ("n", flow.notify_runnable). Each fleet member knows the live workers of
-// each queue and their free slots at their last heartbeat (the roster, read
-// with its own heartbeat), and all of them compute the same choice: starting
-// at a place given by the notifying backend's pid, walk the queue's workers
-// that had free slots until their slots cover n, then one more. Only the
-// chosen pass the notification to River; the others drop it. A release of
-// one node wakes two workers; a release wider than the free slots wakes
-// every worker (the full ones fetch when a slot frees, as River does).
+// Once River's listener LISTENs on the member's own channel too
+// (public.htdag_wake_<id>, set up by sessionListener.Listen), its heartbeat
+// reports its free slots, and a release NOTIFYs the workers it chooses there:
+// those are passed to River as River's insert topic.
+//
+// A release that cannot choose (some worker of the queue does not report,
+// a fleet of one or two, not enough free slots) wakes everyone on River's
+// channel with "n", the jobs its transaction made available. The member
+// then makes the choice for itself from its roster (the live workers of
+// each queue and their free slots, read with each heartbeat): starting at a
+// place given by the notifying backend's pid, walk the queue's workers that
+// had free slots until their slots cover n, then one more; only the chosen
+// pass the notification to River. This matters in a fleet where some
+// workers do not listen on their own channel; where none has free slots, or
+// the release is wider than them, everyone passes it (the full ones fetch
+// when a slot frees, as River does).
 //
 // When members disagree (a worker joined or died since the last roster, a
 // heartbeat's figures are a second old), a notification may reach fewer

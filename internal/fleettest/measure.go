@@ -24,6 +24,7 @@ type snapshot struct {
 	xid                  int64 // next transaction id: write transactions so far
 	serverCPU, workerCPU time.Duration
 	inserts, finishes    int64         // notifications heard
+	own                  int64         // wake-ups on workers' own channels heard
 	pooledXacts          int64         // transactions PgBouncer served
 	poolerWait           time.Duration // clients' total wait for a server connection
 }
@@ -45,7 +46,7 @@ func (f *fleet) snapshot(ctx context.Context) (snapshot, error) {
 	}
 	f.mu.Unlock()
 	s.workerCPU = processesCPU(pids)
-	if s.inserts, s.finishes, err = f.notes.sync(ctx, f.admin); err != nil {
+	if s.inserts, s.finishes, s.own, err = f.notes.sync(ctx, f.admin); err != nil {
 		return s, err
 	}
 	s.pooledXacts, s.poolerWait = f.poolerStats(ctx)
@@ -128,12 +129,15 @@ func (f *fleet) poolerStats(ctx context.Context) (int64, time.Duration) {
 	return 0, 0
 }
 
-// notifyCounter counts the wake-ups (River's insert channel) and run
-// finishes the database announces, on a direct connection of its own.
+// notifyCounter counts the wake-ups (River's insert channel, and the
+// workers' own channels public.htdag_wake_<id> that flow.notify_runnable
+// wakes chosen workers on) and run finishes the database announces, on a
+// direct connection of its own.
 // Transactions that send the same notification several times are heard
 // once, so a count is of transactions that notified.
 type notifyCounter struct {
 	inserts, finishes atomic.Int64
+	own               atomic.Int64
 	marks             chan string
 	cancel            context.CancelFunc
 	done              chan struct{}
@@ -141,6 +145,9 @@ type notifyCounter struct {
 }
 
 const markChannel = "fleettest_mark"
+
+// ownChannels is how many workers' own wake-up channels the counter hears.
+const ownChannels = 1000
 
 func startNotifyCounter(ctx context.Context, cfg *pgx.ConnConfig) (*notifyCounter, error) {
 	conn, err := pgx.ConnectConfig(ctx, cfg)
@@ -152,6 +159,16 @@ func startNotifyCounter(ctx context.Context, cfg *pgx.ConnConfig) (*notifyCounte
 			_ = conn.Close(ctx)
 			return nil, err
 		}
+	}
+	// The workers' own channels: worker ids on the harness's new cluster
+	// stay far below this (each step registers its processes anew).
+	var own strings.Builder
+	for id := 1; id <= ownChannels; id++ {
+		fmt.Fprintf(&own, "LISTEN %s;", pgx.Identifier{"public.htdag_wake_" + strconv.Itoa(id)}.Sanitize())
+	}
+	if _, err := conn.Exec(ctx, own.String()); err != nil {
+		_ = conn.Close(ctx)
+		return nil, err
 	}
 	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	c := &notifyCounter{marks: make(chan string, 16), cancel: cancel, done: make(chan struct{})}
@@ -170,6 +187,10 @@ func startNotifyCounter(ctx context.Context, cfg *pgx.ConnConfig) (*notifyCounte
 				c.finishes.Add(1)
 			case markChannel:
 				c.marks <- n.Payload
+			default:
+				if strings.HasPrefix(n.Channel, "public.htdag_wake_") {
+					c.own.Add(1)
+				}
 			}
 		}
 	}()
@@ -179,25 +200,25 @@ func startNotifyCounter(ctx context.Context, cfg *pgx.ConnConfig) (*notifyCounte
 // sync returns the counts once every notification committed so far has
 // been heard: it sends a mark and waits for it (a listener hears
 // notifications in commit order).
-func (c *notifyCounter) sync(ctx context.Context, admin *pgx.Conn) (inserts, finishes int64, err error) {
+func (c *notifyCounter) sync(ctx context.Context, admin *pgx.Conn) (inserts, finishes, own int64, err error) {
 	c.seq++
 	mark := strconv.Itoa(c.seq)
 	if _, err := admin.Exec(ctx, "SELECT pg_notify($1, $2)", markChannel, mark); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	timeout := time.After(30 * time.Second)
 	for {
 		select {
 		case got := <-c.marks:
 			if got == mark {
-				return c.inserts.Load(), c.finishes.Load(), nil
+				return c.inserts.Load(), c.finishes.Load(), c.own.Load(), nil
 			}
 		case <-c.done:
-			return 0, 0, fmt.Errorf("the notification counter's connection ended")
+			return 0, 0, 0, fmt.Errorf("the notification counter's connection ended")
 		case <-timeout:
-			return 0, 0, fmt.Errorf("the notification counter did not hear its mark within 30 s")
+			return 0, 0, 0, fmt.Errorf("the notification counter did not hear its mark within 30 s")
 		case <-ctx.Done():
-			return 0, 0, ctx.Err()
+			return 0, 0, 0, ctx.Err()
 		}
 	}
 }

@@ -41,6 +41,10 @@ type ShapeResult struct {
 	// most one each per notifying transaction.
 	InsertNotifications int64 `json:"insert_notifications"`
 	FinishNotifications int64 `json:"finish_notifications"`
+	// OwnWakeups are the wake-ups sent to chosen workers on their own
+	// channels (flow.notify_runnable): a release that chooses two workers
+	// sends two, in one notifying transaction.
+	OwnWakeups int64 `json:"own_wakeups"`
 	// PooledXacts is the transactions PgBouncer served; PoolerWait the time
 	// its clients waited for a server connection, in total.
 	PooledXacts int64         `json:"pooled_xacts"`
@@ -187,16 +191,16 @@ func (r *Report) String() string {
 	_ = w.Flush()
 	b.WriteString("\nper node:\n")
 	w = tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "shape\tprocesses\tPG CPU\tnodes/s per PG core\tworker CPU\twrite xacts\tWAL bytes\twake-ups\tfinishes\tpooled xacts\tdisk bytes\tdisk/run\tpooler wait\t")
+	fmt.Fprintln(w, "shape\tprocesses\tPG CPU\tnodes/s per PG core\tworker CPU\twrite xacts\tWAL bytes\twake-ups\town wake-ups\tfinishes\tpooled xacts\tdisk bytes\tdisk/run\tpooler wait\t")
 	for _, s := range rows {
 		procs := fmt.Sprint(s.Processes)
 		if s.Direct {
 			procs = "1 direct"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%.0f\t%s\t%.2f\t%.0f\t%.3f\t%.3f\t%.2f\t%.0f\t%.0f\t%s\t\n", s.Shape, procs,
+		fmt.Fprintf(w, "%s\t%s\t%s\t%.0f\t%s\t%.2f\t%.0f\t%.3f\t%.3f\t%.3f\t%.2f\t%.0f\t%.0f\t%s\t\n", s.Shape, procs,
 			fmtDur(s.ServerCPU/time.Duration(s.Nodes)), s.NodesPerServerCore(), fmtDur(s.WorkerCPU/time.Duration(s.Nodes)),
 			s.perNode(float64(s.WriteXacts)), s.perNode(float64(s.WALBytes)),
-			s.perNode(float64(s.InsertNotifications)), s.perNode(float64(s.FinishNotifications)),
+			s.perNode(float64(s.InsertNotifications)), s.perNode(float64(s.OwnWakeups)), s.perNode(float64(s.FinishNotifications)),
 			s.perNode(float64(s.PooledXacts)), s.perNode(float64(s.DiskBytes)), float64(s.DiskBytes)/float64(s.Runs),
 			fmtDur(s.PoolerWait))
 	}
@@ -257,7 +261,9 @@ func (r *Report) writeProjection(b *strings.Builder) {
 		if s == nil || s.NodesPerServerCore() == 0 {
 			continue
 		}
-		notifies := s.perNode(float64(s.InsertNotifications + s.FinishNotifications))
+		// A release that chose workers notifies each on its own channel:
+		// about two per notifying transaction.
+		notifies := s.perNode(float64(s.InsertNotifications+s.FinishNotifications) + float64(s.OwnWakeups)/2)
 		bound := "no NOTIFY bound"
 		if notifies > 0 && r.Notify.NotifyCommitsPerSec > 0 {
 			bound = fmt.Sprintf("NOTIFY lock bound ≈ %.0f nodes/s (%.0f notifying commits/s ÷ %.3f per node)",

@@ -152,6 +152,7 @@ func (f *fleet) runShape(ctx context.Context, s shape, processes int) (ShapeResu
 	r.PoolerWait = after.poolerWait - before.poolerWait
 	r.InsertNotifications = after.inserts - before.inserts
 	r.FinishNotifications = after.finishes - before.finishes
+	r.OwnWakeups = after.own - before.own
 	if err := f.admin.QueryRow(ctx, "SELECT pg_wal_lsn_diff($1::pg_lsn, $2::pg_lsn)::bigint", after.lsn, before.lsn).Scan(&r.WALBytes); err != nil {
 		return r, err
 	}

@@ -387,15 +387,16 @@ SELECT flow.worker_heartbeat($1, $2),
 func (f *Fleet) heartbeat(ctx context.Context) (state string, gen uint64, err error) {
 	ctx, cancel := context.WithTimeout(ctx, max(2*f.cfg.HeartbeatInterval, 2*time.Second))
 	defer cancel()
-	// Free slots only from a worker that hears its own wake-up channel:
-	// flow.notify_runnable then wakes it there rather than everyone.
-	var free map[string]int
-	if f.cfg.freeSlots != nil && f.wake != nil && f.wake.listening.Load() {
-		free = f.cfg.freeSlots()
-	}
 	var roster []byte
 	err = f.session.with(ctx, func(conn *pgx.Conn, g uint64) error {
 		gen = g
+		// Free slots only while this connection hears the worker's own
+		// wake-up channel: flow.notify_runnable then wakes it there
+		// rather than everyone.
+		var free map[string]int
+		if f.cfg.freeSlots != nil && f.wake != nil && f.wake.listenGen.Load() == g {
+			free = f.cfg.freeSlots()
+		}
 		// Seen within two and a half heartbeats: a killed worker leaves
 		// the roster within about three seconds.
 		return conn.QueryRow(ctx, heartbeatSQL, f.id, free, f.wake != nil, 5*f.cfg.HeartbeatInterval/2).Scan(&state, &roster)

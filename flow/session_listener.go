@@ -89,6 +89,9 @@ func (l *sessionListener) onConnection(ctx context.Context, fn func(conn *pgx.Co
 				}
 			}
 			l.gen = gen
+			if w := l.s.wake.Load(); w != nil && l.topics[w.topic()] {
+				w.listenGen.Store(gen)
+			}
 			if len(l.topics) > 0 {
 				l.logger.InfoContext(ctx, "htdag: River's listener is connected again; wake-ups by NOTIFY resume")
 			}
@@ -117,7 +120,7 @@ func (l *sessionListener) Listen(ctx context.Context, topic string) error {
 				return err
 			}
 			l.topics[w.topic()] = true
-			w.listening.Store(true)
+			w.listenGen.Store(l.gen)
 		}
 		return nil
 	})
@@ -130,7 +133,7 @@ func (l *sessionListener) Unlisten(ctx context.Context, topic string) error {
 	w := l.s.wake.Load()
 	own := w != nil && topic == insertTopic && l.topics[w.topic()]
 	if own {
-		w.listening.Store(false)
+		w.listenGen.Store(0)
 		delete(l.topics, w.topic())
 	}
 	return l.onConnection(ctx, func(conn *pgx.Conn) error {
@@ -197,7 +200,7 @@ func (l *sessionListener) Close(ctx context.Context) error {
 	l.connected = false
 	clear(l.topics)
 	if w := l.s.wake.Load(); w != nil {
-		w.listening.Store(false)
+		w.listenGen.Store(0)
 	}
 	err := l.s.withCurrent(ctx, l.gen, func(conn *pgx.Conn) error {
 		if _, err := conn.Exec(ctx, "UNLISTEN *"); err != nil {

@@ -43,10 +43,12 @@ const insertTopic = "river_insert"
 type wakeFilter struct {
 	self   int64
 	roster atomic.Pointer[wakeRoster]
-	// listening: River's listener LISTENs on this worker's own channel
-	// (topic), so its heartbeat may report free slots, which tells
-	// flow.notify_runnable to wake it there.
-	listening atomic.Bool
+	// listenGen is the session connection on which River's listener
+	// LISTENs on this worker's own channel (topic); 0: none. The heartbeat
+	// reports free slots, which tells flow.notify_runnable to wake the
+	// worker there, only from that connection: after a reconnect (a
+	// PostgreSQL restart) it waits until the LISTEN is in place again.
+	listenGen atomic.Uint64
 
 	passed, dropped atomic.Int64 // notifications given to River, and not
 	own             atomic.Int64 // of the passed, those on the worker's own channel

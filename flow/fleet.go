@@ -90,13 +90,15 @@ type FleetConfig struct {
 	RescueInterval    time.Duration
 	SweepInterval     time.Duration
 	ScheduleInterval  time.Duration
-	// WakeAll turns off the thinning of wake-ups: every idle worker of a
-	// queue then fetches on every release, as before htdag 0.30. By default
-	// a worker whose River listens on Session passes a release's
-	// notification to River only if it is among the workers chosen to
-	// cover the released jobs' count, plus one (see docs/SCALING.md, "The
-	// wake-up herd"). Without Session (River's own listener) every worker
-	// hears every release. Default: false.
+	// WakeAll turns off the thinning of wake-ups for this worker: it hears
+	// every release of its queues on River's channel, as every worker did
+	// before migration 0030, and while it is alive so does every other
+	// worker of those queues. By default a worker whose River listens on
+	// Session (DriverOptions.Session) is woken only by the releases that
+	// choose it, on its own channel: enough workers to cover the released
+	// jobs with their free slots, plus one (see docs/SCALING.md, "The
+	// wake-up herd"). Without Session every release wakes every worker.
+	// Default: false.
 	WakeAll bool
 	// OnDeclaredDead runs when this process finds it was declared dead.
 	// Default: log and os.Exit(ExitCodeDeclaredDead).

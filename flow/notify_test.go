@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/htdag/htdag/flow"
@@ -69,4 +70,73 @@ func TestNotifySaysHowManyJobsBecameAvailable(t *testing.T) {
 	require.JSONEq(t, `{"queue": "default", "n": 1}`, next())
 	b.complete(t, runID, "root")
 	require.JSONEq(t, `{"queue": "default", "n": 3}`, next(), "the release of three children")
+}
+
+// flow.notify_runnable's choice, against flow.worker rows of workers that
+// are not running (seen "in the future", so that the test's pace does not
+// matter): a one-job release NOTIFYs two workers with free slots on their own
+// channels and never a full one; a release their free slots cannot cover, or
+// a queue with a worker that does not report free slots (--wake-all, an older
+// worker), wakes everyone on River's channel with "n".
+func TestNotifyChoosesWorkersInSQL(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	var ids []int64
+	for i, free := range []string{`{"default": 0}`, `{"default": 1}`, `{"default": 1}`, `{"default": 1}`} {
+		var id int64
+		require.NoError(t, b.pool.QueryRow(b.ctx, `INSERT INTO flow.worker (client_id, host, pid, queues, free_slots, last_seen_at)
+			VALUES ($1, 'h', 1, '{default}', $2, now() + interval '1 hour') RETURNING id`, fmt.Sprint("w", i), free).Scan(&id))
+		ids = append(ids, id)
+	}
+	conn, err := b.pool.Acquire(b.ctx)
+	require.NoError(t, err)
+	defer conn.Release()
+	channels := map[string]string{"public.river_insert": "everyone"}
+	for i, id := range ids {
+		channels[fmt.Sprint("public.htdag_wake_", id)] = fmt.Sprint("w", i)
+	}
+	for ch := range channels {
+		_, err = conn.Exec(b.ctx, `LISTEN `+pgx.Identifier{ch}.Sanitize())
+		require.NoError(t, err)
+	}
+	// heard starts a run and returns who was woken, once every notification
+	// of its transaction arrived (a mark sent after it comes last).
+	heard := func(spec string) map[string]string {
+		t.Helper()
+		b.startSQL(t, spec)
+		_, err := b.pool.Exec(b.ctx, `SELECT pg_notify('public.river_insert', 'mark')`)
+		require.NoError(t, err)
+		got := map[string]string{}
+		for {
+			ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+			n, err := conn.Conn().WaitForNotification(ctx)
+			cancel()
+			require.NoError(t, err)
+			if n.Payload == "mark" {
+				return got
+			}
+			got[channels[n.Channel]] = n.Payload
+		}
+	}
+
+	one := `{"nodes": [{"id": "a", "kind": "noop"}]}`
+	for range 6 {
+		got := heard(one)
+		require.Len(t, got, 2, "a one-job release wakes two workers: %v", got)
+		require.NotContains(t, got, "w0", "the full worker")
+		require.NotContains(t, got, "everyone")
+		for _, payload := range got {
+			require.JSONEq(t, `{"queue": "default"}`, payload)
+		}
+	}
+
+	five := `{"nodes": [{"id": "a", "kind": "noop"}, {"id": "b", "kind": "noop"}, {"id": "c", "kind": "noop"},
+		{"id": "d", "kind": "noop"}, {"id": "e", "kind": "noop"}]}`
+	require.Equal(t, map[string]string{"everyone": `{"queue" : "default", "n" : 5}`}, heard(five),
+		"three free slots cannot cover five jobs")
+
+	_, err = b.pool.Exec(b.ctx, `UPDATE flow.worker SET free_slots = NULL WHERE id = $1`, ids[1])
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{"everyone": `{"queue" : "default", "n" : 1}`}, heard(one),
+		"a worker that does not report free slots hears only River's channel")
 }

@@ -39,7 +39,7 @@ BEGIN
     PERFORM set_config('flow.runnable_in_xact', (v_before + p_count)::text, true);
     FOREACH v_q IN ARRAY p_queues LOOP
         SELECT array_agg(w.id ORDER BY w.id), array_agg((w.free_slots ->> v_q)::integer ORDER BY w.id),
-               bool_and(w.free_slots ? v_q)
+               bool_and(coalesce(w.free_slots ? v_q, false)) -- (bool_and skips NULLs: a worker that does not say must count)
           INTO v_ids, v_free, v_own
           FROM flow.worker w
          WHERE w.stopped_at IS NULL AND w.dead_at IS NULL AND v_q = ANY (w.queues)

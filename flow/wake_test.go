@@ -102,3 +102,33 @@ func TestReleaseWakesTwoFreeWorkersNotTheWholeFleet(t *testing.T) {
 	require.LessOrEqual(t, total, int64(5*steps/2), "releases woke more than two workers each")
 	require.GreaterOrEqual(t, own-ownBefore, int64(2*steps-4), "the wake-ups came on the chosen workers' own channels")
 }
+
+// A worker with WakeAll (worker run --wake-all) never reports free slots, so
+// releases of its queue keep waking every worker on River's channel while it
+// lives; a worker without it reports them once it listens on its own channel.
+func TestWakeAllWorkerReportsNoFreeSlots(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	join := func(wakeAll bool) *flow.Fleet {
+		session := flow.NewDirectSession(b.pool.Config().ConnConfig)
+		t.Cleanup(func() { require.NoError(t, session.Close(context.Background())) })
+		config := riverConfig(b.pool, newTestWorkers())
+		flowtest.StartRiverWithFleet(t, b.pool, config, &flow.FleetConfig{
+			Session: session, WakeAll: wakeAll,
+			OnDeclaredDead: func() { t.Errorf("a worker was declared dead") },
+		})
+		return flow.MiddlewareOf(config).Fleet()
+	}
+	all, chosen := join(true), join(false)
+	freeSlots := func(f *flow.Fleet) (free *string, seen time.Time) {
+		require.NoError(t, b.pool.QueryRow(b.ctx, "SELECT free_slots::text, last_seen_at FROM flow.worker WHERE id = $1", f.ID()).Scan(&free, &seen))
+		return free, seen
+	}
+	_, joined := freeSlots(all)
+	require.Eventually(t, func() bool { free, _ := freeSlots(chosen); return free != nil }, 20*time.Second, 20*time.Millisecond,
+		"the worker without --wake-all never reported its free slots")
+	require.Eventually(t, func() bool { _, seen := freeSlots(all); return seen.After(joined) }, 20*time.Second, 20*time.Millisecond,
+		"the --wake-all worker never sent a heartbeat")
+	free, _ := freeSlots(all)
+	require.Nil(t, free, "the --wake-all worker reported free slots")
+}

@@ -64,6 +64,15 @@ type Options struct {
 	// on, as on a real server, so that commits cost what they cost; a test
 	// turns them off to go faster).
 	NoFsync bool
+	// Shapes are the shapes measured, of "fan-out", "diamonds", "chain"
+	// and "mixed" (default: all four). The acceptance needs all of them;
+	// fewer make a quicker experiment.
+	Shapes []string
+	// Statements, when above zero, loads pg_stat_statements and logs the
+	// that many statements that took most of PostgreSQL's time in each
+	// idle window and shape at the full fleet's size: where the server's
+	// time goes, and the same for one direct worker (default 0: off).
+	Statements int
 	// ShapeTimeout bounds each shape (default 5 min).
 	ShapeTimeout time.Duration
 	// Dir holds the worker binary and the logs (default: a temporary
@@ -170,6 +179,9 @@ func (f *fleet) setup(ctx context.Context) error {
 		return fmt.Errorf("building the worker: %w\n%s", err, out)
 	}
 	settings := []string{fmt.Sprintf("max_connections = %d", f.o.MaxConnections)}
+	if f.o.Statements > 0 {
+		settings = append(settings, "shared_preload_libraries = 'pg_stat_statements'", "pg_stat_statements.track = all")
+	}
 	if !f.o.NoFsync {
 		// A real server's durability, so that commits cost what they cost.
 		settings = append(settings, "fsync = on", "full_page_writes = on")
@@ -182,6 +194,17 @@ func (f *fleet) setup(ctx context.Context) error {
 	}
 	if err := f.cluster.CreateDatabase(ctx, pgbouncer.DatabaseName); err != nil {
 		return err
+	}
+	if f.o.Statements > 0 {
+		conn, err := pgx.Connect(ctx, f.directURL())
+		if err != nil {
+			return err
+		}
+		_, err = conn.Exec(ctx, "CREATE EXTENSION pg_stat_statements")
+		conn.Close(ctx)
+		if err != nil {
+			return fmt.Errorf("-statements: %w", err)
+		}
 	}
 	if f.bouncer, err = pgbouncer.New("127.0.0.1", f.cluster.Port, pgbouncer.Options{PoolSize: f.o.PoolSize,
 		Settings: []string{fmt.Sprintf("max_db_connections = %d", f.o.PoolSize)}}); err != nil {
@@ -299,12 +322,14 @@ func (f *fleet) measure(ctx context.Context) error {
 			f.report.Fleet = append(f.report.Fleet, r)
 		}
 	}
-	f.logf("all three shapes at once")
-	r, err := f.runShape(ctx, f.mixedShape(), f.o.Processes)
-	if err != nil {
-		return err
+	if f.wants(shapeMixed) {
+		f.logf("all three shapes at once")
+		r, err := f.runShape(ctx, f.mixedShape(), f.o.Processes)
+		if err != nil {
+			return err
+		}
+		f.report.Fleet = append(f.report.Fleet, r)
 	}
-	f.report.Fleet = append(f.report.Fleet, r)
 
 	f.report.PeakBackends = f.sampler.peak.Load()
 	f.logf("stopping the fleet")

@@ -60,6 +60,8 @@ const idleWindow = 5 * time.Second
 // heartbeats, rescues, polls and River's own upkeep), over idleWindow.
 func (f *fleet) measureIdle(ctx context.Context, n int) (IdleResult, error) {
 	r := IdleResult{Processes: n, Window: idleWindow}
+	f.resetStatements(ctx, n)
+	defer f.logStatements(ctx, "the idle fleet", n)
 	before, err := f.snapshot(ctx)
 	if err != nil {
 		return r, err
@@ -368,4 +370,48 @@ func machine(ctx context.Context, admin *pgx.Conn) string {
 		}
 	}
 	return fmt.Sprintf("%s, %d cores%s%s; PostgreSQL %s; PgBouncer %s; %s", cpu, runtime.NumCPU(), mem, load, pg, bouncer, runtime.Version())
+}
+
+// resetStatements starts a statement profile (Options.Statements) of what
+// follows, for one direct worker and the full fleet.
+func (f *fleet) resetStatements(ctx context.Context, processes int) {
+	if f.o.Statements <= 0 || processes != f.o.Processes && processes != 1 {
+		return
+	}
+	if _, err := f.admin.Exec(ctx, "SELECT pg_stat_statements_reset()"); err != nil {
+		f.logf("resetting pg_stat_statements: %v", err)
+	}
+}
+
+// logStatements logs the statements that took most of the server's time
+// since resetStatements.
+func (f *fleet) logStatements(ctx context.Context, what string, processes int) {
+	if f.o.Statements <= 0 || processes != f.o.Processes && processes != 1 {
+		return
+	}
+	rows, err := f.admin.Query(ctx, `
+		SELECT calls, total_exec_time + total_plan_time, rows, regexp_replace(left(query, 110), '\s+', ' ', 'g')
+		  FROM pg_stat_statements
+		 WHERE query NOT LIKE '%pg_stat_statements%'
+		 ORDER BY 2 DESC LIMIT $1`, f.o.Statements)
+	if err != nil {
+		f.logf("reading pg_stat_statements: %v", err)
+		return
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "statements of %s, %d processes (calls, total ms, rows, query):", what, processes)
+	var (
+		calls, nrows int64
+		ms           float64
+		query        string
+	)
+	_, err = pgx.ForEachRow(rows, []any{&calls, &ms, &nrows, &query}, func() error {
+		fmt.Fprintf(&b, "\n  %8d %10.1f %8d  %s", calls, ms, nrows, query)
+		return nil
+	})
+	if err != nil {
+		f.logf("reading pg_stat_statements: %v", err)
+		return
+	}
+	f.logf("%s", b.String())
 }

@@ -2,6 +2,7 @@ package fleettest
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -134,6 +135,11 @@ func (r *Report) check() {
 	}
 	if len(r.LogProblems) > 0 {
 		r.Violations = append(r.Violations, fmt.Sprintf("%d worker log lines are errors or warnings about connections", len(r.LogProblems)))
+	}
+	for _, name := range []string{shapeFanOut, shapeDiamonds, shapeChain, shapeMixed} {
+		if len(r.Options.Shapes) > 0 && !slices.Contains(r.Options.Shapes, name) {
+			r.TargetsMissed = append(r.TargetsMissed, fmt.Sprintf("the %s shape was not measured (-shapes): the acceptance needs every shape", name))
+		}
 	}
 	base, fleet := r.find(r.Baseline, shapeChain, 0), r.find(r.Fleet, shapeChain, r.Options.Processes)
 	if base != nil && fleet != nil && base.StepP50 > 0 {

@@ -3,6 +3,7 @@ package fleettest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,8 +31,24 @@ type shape struct {
 	chain int
 }
 
+// shapes are the shapes measured at each step, of those Options.Shapes
+// names.
 func (f *fleet) shapes() []shape {
-	return []shape{f.fanOutShape(), f.diamondsShape(), f.chainShape()}
+	var out []shape
+	for _, s := range []struct {
+		name string
+		make func() shape
+	}{{shapeFanOut, f.fanOutShape}, {shapeDiamonds, f.diamondsShape}, {shapeChain, f.chainShape}} {
+		if f.wants(s.name) {
+			out = append(out, s.make())
+		}
+	}
+	return out
+}
+
+// wants reports whether Options.Shapes has the shape.
+func (f *fleet) wants(name string) bool {
+	return len(f.o.Shapes) == 0 || slices.Contains(f.o.Shapes, name)
 }
 
 func (f *fleet) fanOutShape() shape {
@@ -98,6 +115,8 @@ func (f *fleet) runShape(ctx context.Context, s shape, processes int) (ShapeResu
 	if err != nil {
 		return r, err
 	}
+	f.resetStatements(ctx, processes)
+	defer f.logStatements(ctx, s.name, processes)
 	t0 := time.Now()
 	ids := make([]int64, 0, len(s.specs))
 	for i := 0; i < len(s.specs); i += startBatch {

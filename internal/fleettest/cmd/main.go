@@ -25,6 +25,7 @@ func main() {
 		o        fleettest.Options
 		steps    string
 		jsonPath string
+		shapes   string
 	)
 	flag.IntVar(&o.Processes, "processes", 50, "worker processes in the full fleet")
 	flag.StringVar(&steps, "steps", "1,10,25,50", "fleet sizes the throughput is measured at (comma-separated)")
@@ -36,6 +37,8 @@ func main() {
 	flag.IntVar(&o.Chain, "chain", 1_000, "length of the chain")
 	flag.StringVar(&o.ExecMode, "exec-mode", "cache_describe", "pgx default_query_exec_mode of the pooled pools: cache_describe or exec")
 	flag.BoolVar(&o.NoPooler, "no-pooler", false, "connect the fleet directly, without PgBouncer (keep -processes small: each holds -max-conns + 1 server connections)")
+	flag.StringVar(&shapes, "shapes", "", "measure only these shapes: fan-out, diamonds, chain, mixed (comma-separated; default all, which the acceptance needs)")
+	flag.IntVar(&o.Statements, "statements", 0, "log the N statements that took most of PostgreSQL's time in each idle window and shape of the full fleet (loads pg_stat_statements)")
 	flag.StringVar(&o.Dir, "dir", "", "keep the worker binary and logs here (default: a temporary directory)")
 	flag.StringVar(&jsonPath, "json", "", "also write the report as JSON to this file")
 	flag.Parse()
@@ -46,6 +49,16 @@ func main() {
 			os.Exit(2)
 		}
 		o.Steps = append(o.Steps, n)
+	}
+	for _, s := range strings.Split(shapes, ",") {
+		switch s = strings.TrimSpace(s); s {
+		case "":
+		case "fan-out", "diamonds", "chain", "mixed":
+			o.Shapes = append(o.Shapes, s)
+		default:
+			fmt.Fprintf(os.Stderr, "fleet: -shapes: unknown shape %q (want fan-out, diamonds, chain or mixed)\n", s)
+			os.Exit(2)
+		}
 	}
 	o.Log = os.Stderr
 

@@ -79,3 +79,19 @@ func WakeRoster(f *Fleet, queue string) map[int64]int {
 	}
 	return m
 }
+
+// OnRescueTurn tells fn of each rescue tick f does from now on (tick: the
+// Unix time divided by the rescue interval).
+func OnRescueTurn(f *Fleet, fn func(tick int64)) { f.onRescueTurn.Store(&fn) }
+
+// DutyPlace is f's place among the fleet's live members, as its last
+// heartbeat read it (members 0: none read yet).
+func DutyPlace(f *Fleet) (slot, members int) {
+	if r := f.duty.roster.Load(); r != nil {
+		return r.slot, r.members
+	}
+	return 0, 0
+}
+
+// OnDuty is onDuty, for tests of the turns.
+var OnDuty = onDuty

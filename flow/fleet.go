@@ -28,10 +28,12 @@ import (
 
 // Fleet defaults. A worker whose process is killed loses its liveness lock at
 // once; it is declared dead DefaultLostGrace after its last heartbeat (or
-// after PostgreSQL started, if that is later), and a live worker's rescue,
-// which runs every DefaultRescueInterval, sends its running nodes back to be
+// after PostgreSQL started, if that is later), and the fleet's rescue, which
+// runs every DefaultRescueInterval, sends its running nodes back to be
 // worked: a node of a killed worker runs again after at most about
-// DefaultHeartbeatInterval + DefaultLostGrace + DefaultRescueInterval.
+// DefaultHeartbeatInterval + DefaultLostGrace + DefaultRescueInterval. The
+// members take turns at the rescue (and at the timers and schedules): each
+// interval about two of them do it, whatever the fleet's size.
 const (
 	// DefaultHeartbeatInterval is how often a worker proves it is alive.
 	DefaultHeartbeatInterval = 1 * time.Second
@@ -39,9 +41,10 @@ const (
 	// before it is declared dead: long enough to reconnect after a
 	// PostgreSQL restart.
 	DefaultLostGrace = 3 * time.Second
-	// DefaultRescueInterval is how often each worker looks for dead ones.
+	// DefaultRescueInterval is how often the fleet looks for dead workers
+	// (and fires due timers): the members take turns, about two a tick.
 	DefaultRescueInterval = 1 * time.Second
-	// DefaultSweepInterval is how often each worker also looks at every
+	// DefaultSweepInterval is how often the fleet's rescue also looks at every
 	// running node of every dead worker (see flow.rescue_lost_nodes).
 	DefaultSweepInterval = 30 * time.Second
 )
@@ -141,6 +144,10 @@ type Fleet struct {
 	schedulesDone chan struct{} // closed when runSchedules ended
 
 	wake *wakeFilter // on the session River listens on; nil: every release wakes this worker
+
+	duty dutyClock // when this member's turns at the fleet's duties are
+	// onRescueTurn, for tests, is told of each rescue tick this member did.
+	onRescueTurn atomic.Pointer[func(tick int64)]
 }
 
 // ID is the worker's id in flow.worker.
@@ -213,6 +220,7 @@ func joinFleet(ctx context.Context, pool *pgxpool.Pool, clientID string, c Fleet
 		c.LivenessConnConfig = pool.Config().ConnConfig
 	}
 	f := &Fleet{pool: pool, clientID: clientID, cfg: c, log: c.Logger, done: make(chan struct{}), session: c.Session, schedulesDone: make(chan struct{})}
+	f.duty.heartbeat = c.HeartbeatInterval
 	if f.log == nil {
 		f.log = slog.Default()
 	}
@@ -318,9 +326,12 @@ func (f *Fleet) run(ctx context.Context) {
 	}()
 	heartbeat := time.NewTicker(f.cfg.HeartbeatInterval)
 	defer heartbeat.Stop()
-	rescue := time.NewTicker(f.cfg.RescueInterval)
+	// The rescue and the timers are a duty the members take turns at
+	// (fleet_duty.go); a sweep is every sweepEvery-th tick.
+	sweepEvery := max(1, int64(f.cfg.SweepInterval/f.cfg.RescueInterval))
+	tick, at := f.duty.next(time.Now(), f.cfg.RescueInterval)
+	rescue := time.NewTimer(time.Until(at))
 	defer rescue.Stop()
-	lastSweep := time.Now()
 	lost := false
 	for {
 		select {
@@ -352,32 +363,51 @@ func (f *Fleet) run(ctx context.Context) {
 				return
 			}
 		case <-rescue.C:
-			sweep := time.Since(lastSweep) >= f.cfg.SweepInterval
-			if err := f.rescue(ctx, sweep); err != nil {
-				if errors.Is(err, puddle.ErrClosedPool) {
-					// The process is shutting its pool down without Leave
-					// (a member that joined on its own): end here.
+			if f.duty.mine(tick, time.Now()) {
+				if !f.doRescue(ctx, tick%sweepEvery == 0) {
 					return
 				}
-				if ctx.Err() == nil {
-					f.log.Log(ctx, f.connLevel(slog.LevelWarn), "htdag: rescuing lost nodes failed", "worker_id", f.id, "error", err)
+				if fn := f.onRescueTurn.Load(); fn != nil {
+					(*fn)(tick)
 				}
-			} else if sweep {
-				lastSweep = time.Now()
 			}
-			if _, err := f.pool.Exec(ctx, "SELECT flow.fire_due_timers()"); err != nil && ctx.Err() == nil &&
-				!errors.Is(err, puddle.ErrClosedPool) {
-				f.log.Log(ctx, f.connLevel(slog.LevelWarn), "htdag: firing due timers failed", "worker_id", f.id, "error", err)
-			}
+			tick, at = f.duty.next(time.Now(), f.cfg.RescueInterval)
+			rescue.Reset(time.Until(at))
 		}
 	}
 }
 
-// heartbeatSQL records the heartbeat with the worker's free slots and, for
-// a worker that thins its wake-ups, reads the roster: the workers seen in
-// the last $4 that have not ended, with their queues and free slots.
+// doRescue runs the rescue of lost nodes, with a sweep of every dead
+// worker's nodes when sweep, and fires due timers. It returns false when
+// the pool is closed.
+func (f *Fleet) doRescue(ctx context.Context, sweep bool) bool {
+	if err := f.rescue(ctx, sweep); err != nil {
+		if errors.Is(err, puddle.ErrClosedPool) {
+			// The process is shutting its pool down without Leave (a
+			// member that joined on its own): end here.
+			return false
+		}
+		if ctx.Err() == nil {
+			f.log.Log(ctx, f.connLevel(slog.LevelWarn), "htdag: rescuing lost nodes failed", "worker_id", f.id, "error", err)
+		}
+	}
+	if _, err := f.pool.Exec(ctx, "SELECT flow.fire_due_timers()"); err != nil && ctx.Err() == nil &&
+		!errors.Is(err, puddle.ErrClosedPool) {
+		f.log.Log(ctx, f.connLevel(slog.LevelWarn), "htdag: firing due timers failed", "worker_id", f.id, "error", err)
+	}
+	return true
+}
+
+// heartbeatSQL records the heartbeat with the worker's free slots, reads
+// the worker's place among the live members (the workers seen in the last
+// $4 that have not ended) for the duty turns, and, for a worker that thins
+// its wake-ups, reads the roster: those workers with their queues and free
+// slots.
 const heartbeatSQL = `
 SELECT flow.worker_heartbeat($1, $2),
+       (SELECT ARRAY[count(*) FILTER (WHERE w.id < $1), count(*)]
+          FROM flow.worker w
+         WHERE w.stopped_at IS NULL AND w.dead_at IS NULL AND w.last_seen_at > now() - $4::interval),
        CASE WHEN $3 THEN (
            SELECT coalesce(json_agg(json_build_object('id', w.id, 'queues', w.queues, 'free', w.free_slots) ORDER BY w.id), '[]')
              FROM flow.worker w
@@ -389,7 +419,10 @@ SELECT flow.worker_heartbeat($1, $2),
 func (f *Fleet) heartbeat(ctx context.Context) (state string, gen uint64, err error) {
 	ctx, cancel := context.WithTimeout(ctx, max(2*f.cfg.HeartbeatInterval, 2*time.Second))
 	defer cancel()
-	var roster []byte
+	var (
+		roster []byte
+		place  []int
+	)
 	err = f.session.with(ctx, func(conn *pgx.Conn, g uint64) error {
 		gen = g
 		// Free slots only while this connection hears the worker's own
@@ -401,8 +434,11 @@ func (f *Fleet) heartbeat(ctx context.Context) (state string, gen uint64, err er
 		}
 		// Seen within two and a half heartbeats: a killed worker leaves
 		// the roster within about three seconds.
-		return conn.QueryRow(ctx, heartbeatSQL, f.id, free, f.wake != nil, 5*f.cfg.HeartbeatInterval/2).Scan(&state, &roster)
+		return conn.QueryRow(ctx, heartbeatSQL, f.id, free, f.wake != nil, 5*f.cfg.HeartbeatInterval/2).Scan(&state, &place, &roster)
 	})
+	if err == nil && state == "alive" && len(place) == 2 {
+		f.duty.roster.Store(&dutyRoster{slot: place[0], members: place[1], at: time.Now()})
+	}
 	if err == nil && state == "alive" && f.wake != nil {
 		f.wake.roster.Store(parseWakeRoster(roster))
 	}

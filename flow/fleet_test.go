@@ -3,7 +3,10 @@ package flow_test
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -47,10 +50,23 @@ func (w *lostOnceWorker) Work(ctx context.Context, job *river.Job[lostOnceArgs])
 // when its process is killed) is declared dead by another worker, and its
 // running node runs again there: the lost attempt is recorded as such and
 // does not use up the node's budget. When the old attempt reports late, its
-// completion and InTx writes are refused.
+// completion and InTx writes are refused. The same with six more members,
+// which take turns at the rescue (about two a tick), whichever is on duty.
 func TestRescueHandsALostNodeToAnotherWorker(t *testing.T) {
 	t.Parallel()
+	for _, idle := range []int{0, 6} {
+		t.Run(fmt.Sprintf("%d more members", idle), func(t *testing.T) {
+			t.Parallel()
+			testRescueHandsALostNodeToAnotherWorker(t, idle)
+		})
+	}
+}
+
+func testRescueHandsALostNodeToAnotherWorker(t *testing.T, idle int) {
 	b := setup(t)
+	for range idle {
+		joinIdleMember(t, b, nil)
+	}
 	_, err := b.pool.Exec(b.ctx, intxLogDDL)
 	require.NoError(t, err)
 	lost := &lostOnceWorker{release: make(chan struct{})}
@@ -117,6 +133,75 @@ func TestRescueHandsALostNodeToAnotherWorker(t *testing.T) {
 	require.Equal(t, []int{2}, effects, "one effect, from the attempt that completed")
 	require.Equal(t, "completed", b.nodes(t, runID)["x"].State)
 	flowtest.RequireInvariants(b.ctx, t, b.pool, runID)
+}
+
+// joinIdleMember joins a fleet member that works no queue: it heartbeats
+// and does its turns at the fleet's duties. It leaves when the test ends.
+func joinIdleMember(t *testing.T, b *testBundle, cfg *flow.FleetConfig) *flow.Fleet {
+	t.Helper()
+	config := flow.RiverConfig(b.pool, nil)
+	config.Queues = map[string]river.QueueConfig{}
+	f, err := flow.JoinFleet(b.ctx, b.pool, config, cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = f.Leave(context.Background()) })
+	return f
+}
+
+// Members take turns at the rescue: each tick of the rescue interval about
+// two of eight look for dead workers (not all eight), every tick has one,
+// and each member's turns are the ones its place in the roster gives it.
+func TestFleetMembersTakeTurnsAtTheRescue(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	const members = 8
+	cfg := &flow.FleetConfig{RescueInterval: 200 * time.Millisecond}
+	fleets := make([]*flow.Fleet, members)
+	for i := range fleets {
+		fleets[i] = joinIdleMember(t, b, cfg)
+	}
+	require.Eventually(t, func() bool {
+		for _, f := range fleets {
+			if _, n := flow.DutyPlace(f); n != members {
+				return false
+			}
+		}
+		return true
+	}, testTimeout/2, 10*time.Millisecond, "every member's heartbeat reads a roster of %d", members)
+
+	var (
+		mu    sync.Mutex
+		turns = map[int64][]int64{} // tick -> members that did it
+	)
+	for _, f := range fleets {
+		slot, n := flow.DutyPlace(f)
+		flow.OnRescueTurn(f, func(tick int64) {
+			mu.Lock()
+			defer mu.Unlock()
+			turns[tick] = append(turns[tick], f.ID())
+			if !flow.OnDuty(tick, slot, n) {
+				t.Errorf("member %d (slot %d of %d) did tick %d, not its turn", f.ID(), slot, n, tick)
+			}
+		})
+	}
+	const window = 30
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(turns) >= window+2
+	}, testTimeout/2, 10*time.Millisecond, "%d ticks done", window+2)
+
+	mu.Lock()
+	defer mu.Unlock()
+	ticks := slices.Sorted(maps.Keys(turns))
+	// The first and last ticks seen may be partly outside the window.
+	var done int
+	for n := ticks[0] + 1; n < ticks[len(ticks)-1]; n++ {
+		require.NotEmpty(t, turns[n], "tick %d: no member looked for dead workers", n)
+		require.LessOrEqual(t, len(turns[n]), 3, "tick %d: %v", n, turns[n])
+		done += len(turns[n])
+	}
+	inner := int(ticks[len(ticks)-1] - ticks[0] - 1)
+	require.Equal(t, 2*inner, done, "two members a tick (8 members, stride 4)")
 }
 
 // A late write of a lost attempt (River recording its error after the node

@@ -13,10 +13,11 @@ import (
 	"github.com/jackc/puddle/v2"
 )
 
-// DefaultScheduleInterval is how often each fleet member looks for due
-// schedule ticks. A member also wakes at the next tick it knows of, so a
-// tick usually fires within milliseconds; this bounds the delay after
-// another member that would have fired it dies.
+// DefaultScheduleInterval is how often the fleet looks for due schedule
+// ticks (its members take turns, about two an interval). A member that
+// looked also wakes at the next tick it knows of, so a tick usually fires
+// within milliseconds; this bounds the delay after a member that would have
+// fired it dies.
 const DefaultScheduleInterval = 1 * time.Second
 
 // scheduleBatch is how many due schedules one look fires before looking
@@ -176,13 +177,18 @@ func (s *scheduler) ticks(d dueSchedule) (ticks, error) {
 }
 
 // runSchedules is the fleet member's schedule loop; it ends with ctx, or
-// when the member was declared dead.
+// when the member was declared dead. A member that knows of a tick within
+// the interval wakes for it; otherwise it looks for due ticks only at its
+// turns (fleet_duty.go), so that the fleet looks about twice an interval
+// whatever its size.
 func (f *Fleet) runSchedules(ctx context.Context) {
 	defer close(f.schedulesDone)
 	s := &scheduler{pool: f.pool, workerID: f.id, interval: f.cfg.ScheduleInterval, log: f.log,
 		level: f.connLevel, parsed: map[[2]string]ticks{}}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	known := true  // whether the timer is armed for a tick this member knows of
+	var turn int64 // else, the tick of the duty clock it is armed for
 	for {
 		select {
 		case <-ctx.Done():
@@ -192,15 +198,27 @@ func (f *Fleet) runSchedules(ctx context.Context) {
 		if f.dead.Load() {
 			return
 		}
-		wait, err := s.fireDue(ctx)
-		switch {
-		case errors.Is(err, puddle.ErrClosedPool):
-			return // as in the rescue loop: a member whose pool closed without Leave
-		case err != nil && ctx.Err() == nil:
-			s.log.Log(ctx, s.level(slog.LevelWarn), "htdag: firing schedules failed", "worker_id", f.id, "error", err)
+		wait := s.interval
+		if known || f.duty.mine(turn, time.Now()) {
+			var err error
+			wait, err = s.fireDue(ctx)
+			switch {
+			case errors.Is(err, puddle.ErrClosedPool):
+				return // as in the rescue loop: a member whose pool closed without Leave
+			case err != nil && ctx.Err() == nil:
+				s.log.Log(ctx, s.level(slog.LevelWarn), "htdag: firing schedules failed", "worker_id", f.id, "error", err)
+			}
 		}
-		// A millisecond past the tick, so that the database's clock has
-		// reached it too.
-		timer.Reset(wait + time.Millisecond)
+		if wait < s.interval {
+			// A millisecond past the tick, so that the database's clock
+			// has reached it too.
+			known = true
+			timer.Reset(wait + time.Millisecond)
+			continue
+		}
+		var at time.Time
+		known = false
+		turn, at = f.duty.next(time.Now(), s.interval)
+		timer.Reset(time.Until(at))
 	}
 }

@@ -64,6 +64,12 @@ type Options struct {
 	// on, as on a real server, so that commits cost what they cost; a test
 	// turns them off to go faster).
 	NoFsync bool
+	// ChainRuns is how many times the chain runs for the acceptance's
+	// ratio, on the direct worker and on the full fleet; each side's
+	// median run is compared (default 3). One chain's p50 moves by a
+	// third from run to run on a shared machine (commit flushes, other
+	// load), on both sides.
+	ChainRuns int
 	// Shapes are the shapes measured, of "fan-out", "diamonds", "chain"
 	// and "mixed" (default: all four). The acceptance needs all of them;
 	// fewer make a quicker experiment.
@@ -96,6 +102,7 @@ func (o *Options) defaults() {
 	def(&o.FanOut, 10_000)
 	def(&o.Diamonds, 500)
 	def(&o.Chain, 1_000)
+	def(&o.ChainRuns, 3)
 	if o.Steps == nil {
 		o.Steps = []int{1, 10, 25, 50}
 	}
@@ -289,7 +296,7 @@ func (f *fleet) measure(ctx context.Context) error {
 		return err
 	}
 	for _, s := range f.shapes() {
-		r, err := f.runShape(ctx, s, 1)
+		r, err := f.runShapeForRatio(ctx, s, 1)
 		if err != nil {
 			return err
 		}
@@ -315,7 +322,11 @@ func (f *fleet) measure(ctx context.Context) error {
 		}
 		f.report.Idle = append(f.report.Idle, idle)
 		for _, s := range f.shapes() {
-			r, err := f.runShape(ctx, s, n)
+			run := f.runShape
+			if n == f.o.Processes {
+				run = f.runShapeForRatio
+			}
+			r, err := run(ctx, s, n)
 			if err != nil {
 				return err
 			}

@@ -3,6 +3,7 @@ package fleettest_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -50,6 +51,15 @@ func TestSmallFleet(t *testing.T) {
 		require.Positive(t, s.DiskBytes, s.Shape)
 		if s.Shape == "chain" {
 			require.Equal(t, chain-1, s.Steps)
+			if s.Direct || s.Processes == 3 {
+				// The acceptance's ratio compares each side's median
+				// run of three.
+				require.Len(t, s.StepP50Runs, 3, "the direct worker's and the full fleet's chain run three times")
+				runs := slices.Sorted(slices.Values(s.StepP50Runs))
+				require.Equal(t, runs[1], s.StepP50, "the median run is kept")
+			} else {
+				require.Empty(t, s.StepP50Runs)
+			}
 			require.GreaterOrEqual(t, s.InsertNotifications+s.OwnWakeups, int64(chain-1), "each release wakes workers")
 		}
 	}

@@ -29,6 +29,10 @@ type ShapeResult struct {
 	StepP95 time.Duration `json:"step_p95_ns"`
 	StepP99 time.Duration `json:"step_p99_ns"`
 	StepMax time.Duration `json:"step_max_ns"`
+	// StepP50Runs is the step p50 of each run of the chain where it ran
+	// more than once (Options.ChainRuns); the result is the run with the
+	// median of them.
+	StepP50Runs []time.Duration `json:"step_p50_runs_ns,omitempty"`
 	// ServerCPU is the CPU time of PostgreSQL's processes over the shape;
 	// WorkerCPU that of the worker processes.
 	ServerCPU time.Duration `json:"server_cpu_ns"`
@@ -226,6 +230,11 @@ func (r *Report) String() string {
 	if r.ChainRatio > 0 {
 		fmt.Fprintf(&b, "  chain step p50, %d processes through PgBouncer / one direct worker: %.2f× (target at most %.0f×)\n",
 			o.Processes, r.ChainRatio, ChainTarget)
+		base, fleet := r.find(r.Baseline, shapeChain, 0), r.find(r.Fleet, shapeChain, o.Processes)
+		if len(base.StepP50Runs) > 1 || len(fleet.StepP50Runs) > 1 {
+			fmt.Fprintf(&b, "    (the median run of each: the fleet's p50s %s; the direct worker's %s)\n",
+				fmtDurs(fleet.StepP50Runs), fmtDurs(base.StepP50Runs))
+		}
 	}
 	fmt.Fprintf(&b, "  worker log lines about errors or connections: %d\n", len(r.LogProblems))
 	for i, l := range r.LogProblems {
@@ -282,6 +291,14 @@ func (r *Report) writeProjection(b *strings.Builder) {
 }
 
 // fmtDur prints a duration rounded to what matters at its size.
+func fmtDurs(ds []time.Duration) string {
+	parts := make([]string, len(ds))
+	for i, d := range ds {
+		parts[i] = fmtDur(d)
+	}
+	return strings.Join(parts, ", ")
+}
+
 func fmtDur(d time.Duration) string {
 	if d >= time.Second {
 		return d.Round(10 * time.Millisecond).String()

@@ -1,6 +1,7 @@
 package fleettest
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -183,6 +184,31 @@ func (f *fleet) runShape(ctx context.Context, s shape, processes int) (ShapeResu
 	f.logf("%-8s %2d processes: %6d nodes in %7s, %8.0f nodes/s%s", s.name, processes, s.nodes,
 		r.Elapsed.Round(time.Millisecond), r.NodesPerSec, r.stepsText())
 	return r, nil
+}
+
+// runShapeForRatio runs a shape as runShape does, the chain
+// Options.ChainRuns times: its result is the run with the median step p50,
+// with every run's p50.
+func (f *fleet) runShapeForRatio(ctx context.Context, s shape, processes int) (ShapeResult, error) {
+	if s.name != shapeChain || f.o.ChainRuns <= 1 {
+		return f.runShape(ctx, s, processes)
+	}
+	results := make([]ShapeResult, 0, f.o.ChainRuns)
+	for range f.o.ChainRuns {
+		r, err := f.runShape(ctx, s, processes)
+		if err != nil {
+			return r, err
+		}
+		results = append(results, r)
+	}
+	p50s := make([]time.Duration, len(results))
+	for i, r := range results {
+		p50s[i] = r.StepP50
+	}
+	slices.SortStableFunc(results, func(a, b ShapeResult) int { return cmp.Compare(a.StepP50, b.StepP50) })
+	median := results[len(results)/2]
+	median.StepP50Runs = p50s
+	return median, nil
 }
 
 // chainSteps reads the chain run's step times: each node's attempted_at

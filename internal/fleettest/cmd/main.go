@@ -35,6 +35,7 @@ func main() {
 	flag.IntVar(&o.FanOut, "fan-out", 10_000, "width of the 1 -> N -> 1 run")
 	flag.IntVar(&o.Diamonds, "diamonds", 500, "number of 5-node diamond runs")
 	flag.IntVar(&o.Chain, "chain", 1_000, "length of the chain")
+	flag.IntVar(&o.ChainRuns, "chain-runs", 3, "times the chain runs on the direct worker and on the full fleet; the acceptance compares each side's median run")
 	flag.StringVar(&o.ExecMode, "exec-mode", "cache_describe", "pgx default_query_exec_mode of the pooled pools: cache_describe or exec")
 	flag.BoolVar(&o.NoPooler, "no-pooler", false, "connect the fleet directly, without PgBouncer (keep -processes small: each holds -max-conns + 1 server connections)")
 	flag.StringVar(&shapes, "shapes", "", "measure only these shapes: fan-out, diamonds, chain, mixed (comma-separated; default all, which the acceptance needs)")

@@ -198,21 +198,24 @@ func retryableFlushError(err error) bool {
 	return isConnectionError(err)
 }
 
-// flushOnceTx tries batch's completions once, in one transaction (a single
-// statement when no node has InTx functions). It returns each completion's
-// own error (InTx failed, attempt stale, cancel asked for), the jobs it
-// completed, and the error that failed the whole try. After a try whose
-// outcome is unknown (again), a node already completed by its own attempt
-// counts as completed.
+// flushOnceTx tries batch's completions once, in one transaction: a single
+// statement, its own transaction, when no node has InTx functions (one
+// round trip, where BEGIN and COMMIT would make three: a chain's step waits
+// for it, through a pooler too). It returns each completion's own error
+// (InTx failed, attempt stale, cancel asked for), the jobs it completed, and
+// the error that failed the whole try. After a try whose outcome is unknown
+// (again), a node already completed by its own attempt counts as completed.
 func (c *completer) flushOnceTx(ctx context.Context, batch []*completion, again bool) ([]error, map[int64]bool, error) {
 	errs := make([]error, len(batch))
 	completed := map[int64]bool{}
-	hasTx := slices.ContainsFunc(batch, func(r *completion) bool { return len(r.node.txFuncs) > 0 })
-	err := pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
-		if hasTx {
-			// InTx writes commit only with their node's completion: lock the
-			// jobs that have them and run their functions only for those
-			// still running the attempt that was worked.
+	var err error
+	if !slices.ContainsFunc(batch, func(r *completion) bool { return len(r.node.txFuncs) > 0 }) {
+		err = completeBatch(ctx, c.pool, batch, errs, completed, again)
+	} else {
+		err = pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
+			// InTx writes commit only with their node's completion: lock
+			// the jobs that have them and run their functions only for
+			// those still running the attempt that was worked.
 			status, err := lockNodes(ctx, tx, batch, true)
 			if err != nil {
 				return err
@@ -227,57 +230,9 @@ func (c *completer) flushOnceTx(ctx context.Context, batch []*completion, again 
 				}
 				errs[i] = runInSavepoint(ctx, tx, r.node)
 			}
-		}
-		ids, outputs, attempts, skips := completionParams(batch, errs)
-		var expanded []int64
-		for i, r := range batch {
-			if r.node.expand != nil && errs[i] == nil {
-				// Parked by flow.expand, not completed here.
-				expanded = append(expanded, r.node.jobID)
-			}
-		}
-		if len(ids) > 0 {
-			rows, err := tx.Query(ctx, completeSQL, ids, outputs, attempts, skips)
-			if err != nil {
-				return err
-			}
-			done, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-			if err != nil {
-				return err
-			}
-			for _, id := range done {
-				completed[id] = true
-			}
-		}
-		for _, id := range expanded {
-			completed[id] = true
-		}
-		if len(completed) == len(ids)+len(expanded) {
-			return nil
-		}
-		// Say why the others were not completed.
-		var missing []*completion
-		for i, r := range batch {
-			if errs[i] == nil && !completed[r.node.jobID] {
-				missing = append(missing, r)
-			}
-		}
-		status, err := lockNodes(ctx, tx, missing, false)
-		if err != nil {
-			return err
-		}
-		for i, r := range batch {
-			if errs[i] != nil || completed[r.node.jobID] {
-				continue
-			}
-			if e := status[r.node.jobID].completionError(r.node, again); e != nil {
-				errs[i] = e
-			} else {
-				errs[i] = fmt.Errorf("htdag: node %q: job %d was not completed", r.node.meta.NodeID, r.node.jobID)
-			}
-		}
-		return nil
-	})
+			return completeBatch(ctx, tx, batch, errs, completed, again)
+		})
+	}
 	if err != nil {
 		return errs, nil, err
 	}
@@ -288,6 +243,61 @@ func (c *completer) flushOnceTx(ctx context.Context, batch []*completion, again 
 		}
 	}
 	return errs, completed, nil
+}
+
+// completeBatch (on a transaction, or on the pool) completes the batch's nodes that have no error yet (those
+// that expand were parked by their InTx function), records them in
+// completed, and says in errs why any other was not completed.
+func completeBatch(ctx context.Context, q querier, batch []*completion, errs []error, completed map[int64]bool, again bool) error {
+	ids, outputs, attempts, skips := completionParams(batch, errs)
+	var expanded []int64
+	for i, r := range batch {
+		if r.node.expand != nil && errs[i] == nil {
+			// Parked by flow.expand, not completed here.
+			expanded = append(expanded, r.node.jobID)
+		}
+	}
+	if len(ids) > 0 {
+		rows, err := q.Query(ctx, completeSQL, ids, outputs, attempts, skips)
+		if err != nil {
+			return err
+		}
+		done, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return err
+		}
+		for _, id := range done {
+			completed[id] = true
+		}
+	}
+	for _, id := range expanded {
+		completed[id] = true
+	}
+	if len(completed) == len(ids)+len(expanded) {
+		return nil
+	}
+	// Say why the others were not completed.
+	var missing []*completion
+	for i, r := range batch {
+		if errs[i] == nil && !completed[r.node.jobID] {
+			missing = append(missing, r)
+		}
+	}
+	status, err := lockNodes(ctx, q, missing, false)
+	if err != nil {
+		return err
+	}
+	for i, r := range batch {
+		if errs[i] != nil || completed[r.node.jobID] {
+			continue
+		}
+		if e := status[r.node.jobID].completionError(r.node, again); e != nil {
+			errs[i] = e
+		} else {
+			errs[i] = fmt.Errorf("htdag: node %q: job %d was not completed", r.node.meta.NodeID, r.node.jobID)
+		}
+	}
+	return nil
 }
 
 // completionParams returns the ids, outputs and attempts of the batch's
@@ -360,7 +370,7 @@ var errAlreadyCompleted = errors.New("htdag: completed by an earlier try")
 
 // lockNodes reads (and with forUpdate locks, in id order) the jobs of batch's
 // nodes; with forUpdate only those that have InTx functions.
-func lockNodes(ctx context.Context, tx pgx.Tx, batch []*completion, forUpdate bool) (map[int64]jobStatus, error) {
+func lockNodes(ctx context.Context, q querier, batch []*completion, forUpdate bool) (map[int64]jobStatus, error) {
 	var ids []int64
 	for _, r := range batch {
 		if !forUpdate || len(r.node.txFuncs) > 0 {
@@ -373,7 +383,7 @@ func lockNodes(ctx context.Context, tx pgx.Tx, batch []*completion, forUpdate bo
 	if forUpdate {
 		sql += ` FOR UPDATE OF j`
 	}
-	rows, err := tx.Query(ctx, sql, ids)
+	rows, err := q.Query(ctx, sql, ids)
 	if err != nil {
 		return nil, err
 	}

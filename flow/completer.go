@@ -34,6 +34,9 @@ type completer struct {
 	pool      *pgxpool.Pool
 	completed *completedJobs // told to River's completer through Driver
 	observer  atomic.Pointer[Observer]
+	// fleet is the middleware's membership, whose nodes this completes:
+	// the release trigger wakes it first for the children they release.
+	fleet *atomic.Pointer[Fleet]
 
 	mu          sync.Mutex
 	queue       []*completion
@@ -50,6 +53,20 @@ type completion struct {
 
 func newCompleter(pool *pgxpool.Pool) *completer {
 	return &completer{pool: pool, completed: completedJobsOf(pool)}
+}
+
+// releaser is the worker id the release trigger may wake first: this
+// member's, when releases choose it on its own channel; nil otherwise.
+func (c *completer) releaser() *int64 {
+	if c.fleet == nil {
+		return nil
+	}
+	f := c.fleet.Load()
+	if f == nil || f.wake == nil || f.wake.listenGen.Load() == 0 {
+		return nil
+	}
+	id := f.id
+	return &id
 }
 
 func (c *completer) stats() CompleterStats {
@@ -105,7 +122,11 @@ func (c *completer) flushOnce() {
 }
 
 // completeSQL completes running jobs in one statement, in id order (the ids
-// come sorted), merging each node's output into metadata as River does. It
+// come sorted), merging each node's output into metadata as River does. $5
+// is this worker's id in the fleet (NULL: none, or it is not woken on a
+// channel of its own): the release trigger then wakes it first for the
+// children it releases (flow.notify_runnable), since it is awake and its
+// caches are warm. It
 // completes only the attempt that was worked (a node rescued after its worker
 // was declared dead runs a later attempt, which this one must not complete)
 // and never a node whose cancel was asked for: after a cancel commits, no
@@ -118,7 +139,8 @@ UPDATE public.river_job j
        metadata = CASE WHEN c.skip IS NOT NULL THEN j.metadata || jsonb_build_object('flow_skipped', c.skip)
                        WHEN c.output IS NULL THEN j.metadata
                        ELSE j.metadata || jsonb_build_object('output', c.output) END
-  FROM unnest($1::bigint[], $2::jsonb[], $3::smallint[], $4::text[]) AS c(id, output, attempt, skip)
+  FROM unnest($1::bigint[], $2::jsonb[], $3::smallint[], $4::text[]) AS c(id, output, attempt, skip),
+       (SELECT set_config('flow.releasing_worker', coalesce($5::bigint::text, ''), true)) AS releaser
  WHERE j.id = c.id AND j.state = 'running' AND j.attempt = c.attempt
    AND NOT j.metadata ? 'cancel_attempted_at'
 RETURNING j.id`
@@ -210,7 +232,7 @@ func (c *completer) flushOnceTx(ctx context.Context, batch []*completion, again 
 	completed := map[int64]bool{}
 	var err error
 	if !slices.ContainsFunc(batch, func(r *completion) bool { return len(r.node.txFuncs) > 0 }) {
-		err = completeBatch(ctx, c.pool, batch, errs, completed, again)
+		err = completeBatch(ctx, c.pool, batch, errs, completed, again, c.releaser())
 	} else {
 		err = pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
 			// InTx writes commit only with their node's completion: lock
@@ -230,7 +252,7 @@ func (c *completer) flushOnceTx(ctx context.Context, batch []*completion, again 
 				}
 				errs[i] = runInSavepoint(ctx, tx, r.node)
 			}
-			return completeBatch(ctx, tx, batch, errs, completed, again)
+			return completeBatch(ctx, tx, batch, errs, completed, again, c.releaser())
 		})
 	}
 	if err != nil {
@@ -248,7 +270,7 @@ func (c *completer) flushOnceTx(ctx context.Context, batch []*completion, again 
 // completeBatch (on a transaction, or on the pool) completes the batch's nodes that have no error yet (those
 // that expand were parked by their InTx function), records them in
 // completed, and says in errs why any other was not completed.
-func completeBatch(ctx context.Context, q querier, batch []*completion, errs []error, completed map[int64]bool, again bool) error {
+func completeBatch(ctx context.Context, q querier, batch []*completion, errs []error, completed map[int64]bool, again bool, releaser *int64) error {
 	ids, outputs, attempts, skips := completionParams(batch, errs)
 	var expanded []int64
 	for i, r := range batch {
@@ -258,7 +280,7 @@ func completeBatch(ctx context.Context, q querier, batch []*completion, errs []e
 		}
 	}
 	if len(ids) > 0 {
-		rows, err := q.Query(ctx, completeSQL, ids, outputs, attempts, skips)
+		rows, err := q.Query(ctx, completeSQL, ids, outputs, attempts, skips, releaser)
 		if err != nil {
 			return err
 		}

@@ -248,7 +248,9 @@ var _ rivertype.WorkerMiddleware = (*Middleware)(nil)
 
 // NewMiddleware returns the middleware for flow nodes completed on pool.
 func NewMiddleware(pool *pgxpool.Pool) *Middleware {
-	return &Middleware{pool: pool, completer: newCompleter(pool)}
+	m := &Middleware{pool: pool, completer: newCompleter(pool)}
+	m.completer.fleet = &m.fleet
+	return m
 }
 
 // MiddlewareOf returns the flow [Middleware] installed in config, or nil.

@@ -99,11 +99,10 @@ func TestNotifyChoosesWorkersInSQL(t *testing.T) {
 		_, err = conn.Exec(b.ctx, `LISTEN `+pgx.Identifier{ch}.Sanitize())
 		require.NoError(t, err)
 	}
-	// heard starts a run and returns who was woken, once every notification
-	// of its transaction arrived (a mark sent after it comes last).
-	heard := func(spec string) map[string]string {
+	// collect returns who was woken, once every notification of the last
+	// transaction arrived (a mark sent after it comes last).
+	collect := func() map[string]string {
 		t.Helper()
-		b.startSQL(t, spec)
 		_, err := b.pool.Exec(b.ctx, `SELECT pg_notify('public.river_insert', 'mark')`)
 		require.NoError(t, err)
 		got := map[string]string{}
@@ -119,6 +118,12 @@ func TestNotifyChoosesWorkersInSQL(t *testing.T) {
 		}
 	}
 
+	// heard starts a run and returns who was woken.
+	heard := func(spec string) map[string]string {
+		t.Helper()
+		b.startSQL(t, spec)
+		return collect()
+	}
 	one := `{"nodes": [{"id": "a", "kind": "noop"}]}`
 	for range 6 {
 		got := heard(one)
@@ -134,6 +139,29 @@ func TestNotifyChoosesWorkersInSQL(t *testing.T) {
 		{"id": "d", "kind": "noop"}, {"id": "e", "kind": "noop"}]}`
 	require.Equal(t, map[string]string{"everyone": `{"queue" : "default", "n" : 5}`}, heard(five),
 		"three free slots cannot cover five jobs")
+
+	// Released by a worker's completion (htdag's completer names it): that
+	// worker is woken first, even one that reported no free slot (its node
+	// just freed one), and one more.
+	releasedBy := func(worker int64) map[string]string {
+		t.Helper()
+		tx, err := b.pool.Begin(b.ctx)
+		require.NoError(t, err)
+		defer tx.Rollback(b.ctx) //nolint:errcheck
+		_, err = tx.Exec(b.ctx, `SELECT set_config('flow.releasing_worker', $1::bigint::text, true)`, worker)
+		require.NoError(t, err)
+		_, err = tx.Exec(b.ctx, `SELECT flow.start($1::jsonb)`, one)
+		require.NoError(t, err)
+		require.NoError(t, tx.Commit(b.ctx))
+		return collect()
+	}
+	for _, i := range []int{0, 2, 3} {
+		for range 3 {
+			got := releasedBy(ids[i])
+			require.Len(t, got, 2, "the releasing worker and one more: %v", got)
+			require.Contains(t, got, fmt.Sprint("w", i), "the releasing worker is woken")
+		}
+	}
 
 	_, err = b.pool.Exec(b.ctx, `UPDATE flow.worker SET free_slots = NULL WHERE id = $1`, ids[1])
 	require.NoError(t, err)

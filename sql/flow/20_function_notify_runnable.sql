@@ -35,6 +35,8 @@ DECLARE
     v_cover  bigint;
     v_chosen bigint[];
     v_extra  boolean;
+    v_self   bigint := nullif(current_setting('flow.releasing_worker', true), '')::bigint;
+    v_at     integer;
 BEGIN
     PERFORM set_config('flow.runnable_in_xact', (v_before + p_count)::text, true);
     FOREACH v_q IN ARRAY p_queues LOOP
@@ -47,7 +49,13 @@ BEGIN
         v_chosen := NULL;
         IF v_own AND cardinality(v_ids) > 2 THEN
             v_w := cardinality(v_ids);
-            v_start := ((pg_backend_pid() + v_before) % v_w)::integer;
+            v_at := array_position(v_ids, v_self);
+            IF v_at IS NOT NULL THEN
+                v_start := v_at - 1;
+                v_free[v_at] := greatest(v_free[v_at], 1);
+            ELSE
+                v_start := ((pg_backend_pid() + v_before) % v_w)::integer;
+            END IF;
             v_cover := 0;
             v_extra := false;
             v_chosen := '{}';
@@ -75,4 +83,4 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION flow.notify_runnable(text[], bigint) IS 'Wakes the workers that are to fetch jobs just made available: enough of the queue''s workers with free slots to cover them and one more, each on its own channel public.htdag_wake_<id>, or every worker on public.river_insert when they cannot be chosen.';
+COMMENT ON FUNCTION flow.notify_runnable(text[], bigint) IS 'Wakes the workers that are to fetch jobs just made available: enough of the queue''s workers with free slots to cover them and one more (the worker whose completion released them first), each on its own channel public.htdag_wake_<id>, or every worker on public.river_insert when they cannot be chosen.';

@@ -281,7 +281,7 @@ func (r *Report) writeProjection(b *strings.Builder) {
 		notifies := s.perNode(float64(s.InsertNotifications+s.FinishNotifications) + float64(s.OwnWakeups)/2)
 		bound := "no NOTIFY bound"
 		if notifies > 0 && r.Notify.NotifyCommitsPerSec > 0 {
-			bound = fmt.Sprintf("NOTIFY lock bound ≈ %.0f nodes/s (%.0f notifying commits/s ÷ %.3f per node)",
+			bound = fmt.Sprintf("NOTIFY lock bound ≈ %.0f nodes/s (%.0f notifying commits/s ÷ %.3g per node)",
 				r.Notify.NotifyCommitsPerSec/notifies, r.Notify.NotifyCommitsPerSec, notifies)
 		}
 		fmt.Fprintf(b, "  %-8s CPU bound: %.0f nodes/s per PostgreSQL core → 16 cores ≈ %.0f, 64 cores ≈ %.0f if it spread evenly; %s; WAL at 16 cores ≈ %.0f MB/s\n",
@@ -290,7 +290,7 @@ func (r *Report) writeProjection(b *strings.Builder) {
 	}
 }
 
-// fmtDur prints a duration rounded to what matters at its size.
+// fmtDurs prints durations as fmtDur does, separated by commas.
 func fmtDurs(ds []time.Duration) string {
 	parts := make([]string, len(ds))
 	for i, d := range ds {
@@ -299,6 +299,7 @@ func fmtDurs(ds []time.Duration) string {
 	return strings.Join(parts, ", ")
 }
 
+// fmtDur prints a duration rounded to what matters at its size.
 func fmtDur(d time.Duration) string {
 	if d >= time.Second {
 		return d.Round(10 * time.Millisecond).String()

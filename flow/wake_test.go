@@ -131,4 +131,16 @@ func TestWakeAllWorkerReportsNoFreeSlots(t *testing.T) {
 		"the --wake-all worker never sent a heartbeat")
 	free, _ := freeSlots(all)
 	require.Nil(t, free, "the --wake-all worker reported free slots")
+
+	// flow.workers (and worker workers) shows them: an operator sees which
+	// worker makes releases wake everyone.
+	workers, err := b.flow.Workers(b.ctx, true)
+	require.NoError(t, err)
+	shown := map[int64]map[string]int{}
+	for _, w := range workers {
+		shown[w.ID] = w.FreeSlots
+	}
+	require.Contains(t, shown, all.ID())
+	require.Nil(t, shown[all.ID()], "the --wake-all worker shows no free slots")
+	require.Contains(t, shown[chosen.ID()], river.QueueDefault, "the other worker shows its free slots")
 }

@@ -35,13 +35,19 @@ type WorkerInfo struct {
 	StartedAt  time.Time   `json:"started_at"`
 	LastSeenAt time.Time   `json:"last_seen_at"`
 	EndedAt    *time.Time  `json:"ended_at,omitempty"`
+	// FreeSlots is the worker's free slots per queue at its last
+	// heartbeat, which releases use to choose whom to wake; nil when it
+	// does not say (--wake-all, no direct session, not listening on its own
+	// channel yet, an older binary): every release of its queues then
+	// wakes the whole queue.
+	FreeSlots map[string]int `json:"free_slots,omitempty"`
 }
 
 // Workers lists the fleet (flow.workers): every worker registered in the last
 // day, newest first; with aliveOnly, only those alive.
 func (c *Client) Workers(ctx context.Context, aliveOnly bool) ([]*WorkerInfo, error) {
 	rows, err := c.pool.Query(ctx, `
-		SELECT id, client_id, host, pid, version, state, queues, kinds, running, started_at, last_seen_at, ended_at
+		SELECT id, client_id, host, pid, version, state, queues, kinds, running, started_at, last_seen_at, ended_at, free_slots
 		  FROM flow.workers
 		 WHERE NOT $1 OR state = 'alive'
 		 ORDER BY id DESC`, aliveOnly)
@@ -52,7 +58,7 @@ func (c *Client) Workers(ctx context.Context, aliveOnly bool) ([]*WorkerInfo, er
 		var w WorkerInfo
 		var state string
 		err := row.Scan(&w.ID, &w.ClientID, &w.Host, &w.PID, &w.Version, &state, &w.Queues, &w.Kinds, &w.Running,
-			&w.StartedAt, &w.LastSeenAt, &w.EndedAt)
+			&w.StartedAt, &w.LastSeenAt, &w.EndedAt, &w.FreeSlots)
 		w.State = WorkerState(state)
 		return &w, err
 	})

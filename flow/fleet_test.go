@@ -194,14 +194,12 @@ func TestFleetMembersTakeTurnsAtTheRescue(t *testing.T) {
 	defer mu.Unlock()
 	ticks := slices.Sorted(maps.Keys(turns))
 	// The first and last ticks seen may be partly outside the window.
-	var done int
+	// Two members a tick (8 members, stride 4); a member slowed past its
+	// turn leaves it to the other one.
 	for n := ticks[0] + 1; n < ticks[len(ticks)-1]; n++ {
 		require.NotEmpty(t, turns[n], "tick %d: no member looked for dead workers", n)
-		require.LessOrEqual(t, len(turns[n]), 3, "tick %d: %v", n, turns[n])
-		done += len(turns[n])
+		require.LessOrEqual(t, len(turns[n]), 2, "tick %d: %v", n, turns[n])
 	}
-	inner := int(ticks[len(ticks)-1] - ticks[0] - 1)
-	require.Equal(t, 2*inner, done, "two members a tick (8 members, stride 4)")
 }
 
 // A late write of a lost attempt (River recording its error after the node

@@ -329,7 +329,7 @@ func (f *Fleet) run(ctx context.Context) {
 	// The rescue and the timers are a duty the members take turns at
 	// (fleet_duty.go); a sweep is every sweepEvery-th tick.
 	sweepEvery := max(1, int64(f.cfg.SweepInterval/f.cfg.RescueInterval))
-	tick, at := f.duty.next(time.Now(), f.cfg.RescueInterval)
+	tick, at := f.duty.next(time.Now(), f.cfg.RescueInterval, 0)
 	rescue := time.NewTimer(time.Until(at))
 	defer rescue.Stop()
 	lost := false
@@ -371,7 +371,7 @@ func (f *Fleet) run(ctx context.Context) {
 					(*fn)(tick)
 				}
 			}
-			tick, at = f.duty.next(time.Now(), f.cfg.RescueInterval)
+			tick, at = f.duty.next(time.Now(), f.cfg.RescueInterval, tick)
 			rescue.Reset(time.Until(at))
 		}
 	}

@@ -71,12 +71,14 @@ func (c *dutyClock) current(now time.Time) *dutyRoster {
 	return r
 }
 
-// next is the next tick of interval after now: its number, and when this
-// member's turn within it would be.
-func (c *dutyClock) next(now time.Time, interval time.Duration) (n int64, at time.Time) {
+// next is the next tick of interval after now and after tick last (the
+// one this member was armed for: a place that moved later within the tick
+// since then must not give it the same tick again): its number, and when
+// this member's turn within it would be.
+func (c *dutyClock) next(now time.Time, interval time.Duration, last int64) (n int64, at time.Time) {
 	slot, members := c.place(now)
 	off := dutyOffset(interval, slot, members)
-	n = now.Add(-off).UnixNano()/int64(interval) + 1
+	n = max(now.Add(-off).UnixNano()/int64(interval)+1, last+1)
 	return n, time.Unix(0, n*int64(interval)).Add(off)
 }
 

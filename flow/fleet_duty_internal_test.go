@@ -52,7 +52,7 @@ func TestDutyClockNext(t *testing.T) {
 	const interval = time.Second
 	c := &dutyClock{heartbeat: time.Second}
 	now := time.Unix(1_800_000_000, 300_000_000)
-	n, at := c.next(now, interval)
+	n, at := c.next(now, interval, 0)
 	require.True(t, c.mine(n, now), "no roster: every tick")
 	require.Equal(t, int64(1_800_000_001), n)
 	require.Equal(t, time.Unix(1_800_000_001, 0), at)
@@ -63,7 +63,7 @@ func TestDutyClockNext(t *testing.T) {
 	var turns []int64
 	for t0 := now; len(turns) < 3; {
 		c.roster.Store(&dutyRoster{slot: 30, members: 50, at: t0}) // read by each heartbeat
-		n, at := c.next(t0, interval)
+		n, at := c.next(t0, interval, 0)
 		require.True(t, at.After(t0))
 		require.Equal(t, time.Unix(n, 500_000_000), at)
 		if c.mine(n, at) {
@@ -75,7 +75,16 @@ func TestDutyClockNext(t *testing.T) {
 
 	// A roster older than three heartbeats is not trusted.
 	c.roster.Store(&dutyRoster{slot: 30, members: 50, at: now})
-	n, at = c.next(now.Add(4*time.Second), interval)
+	n, at = c.next(now.Add(4*time.Second), interval, 0)
 	require.True(t, c.mine(n, at))
 	require.Equal(t, time.Unix(1_800_000_005, 0), at)
+
+	// A place that moved later within the tick after the member did it
+	// (no roster, offset 0, then slot 30 of 50, half a tick in) does not
+	// give it the same tick again.
+	c.roster.Store(nil)
+	n, at = c.next(now, interval, 0)
+	c.roster.Store(&dutyRoster{slot: 30, members: 50, at: at})
+	again, _ := c.next(at.Add(time.Millisecond), interval, n)
+	require.Equal(t, n+1, again, "the tick it did, again")
 }

@@ -218,7 +218,7 @@ func (f *Fleet) runSchedules(ctx context.Context) {
 		}
 		var at time.Time
 		known = false
-		turn, at = f.duty.next(time.Now(), s.interval)
+		turn, at = f.duty.next(time.Now(), s.interval, turn)
 		timer.Reset(time.Until(at))
 	}
 }
